@@ -1,0 +1,198 @@
+"""The asyncio side of a stream, written once for both twins.
+
+A twin provides a handful of primitives, each of them one short critical section:
+
+``_new_waiter(loop)``
+    a waiter object with a ``fut`` attribute (a future of ``loop``).
+``_recv_or_park(w)`` -> ``(code, event)``
+    take an event (``GOT``); or report the stream closed and drained (``CLOSED``); or,
+    when it is empty, link ``w`` into the receivers' waiter list (``PARKED``) or, with
+    ``w=None``, report it (``EMPTY``). The check and the parking are atomic, so a sender
+    that adds an event right after this sees the waiter and wakes it: no lost wake-ups.
+``_send_or_park(w, event)`` -> code
+    the same for a sender: ``SENT``, ``PARKED``, ``FULL`` (``w=None``); raises
+    ``StreamClosed`` on a closed stream.
+``_unpark(w)`` -> bool
+    remove ``w`` if it is still parked (True); False means a waker already took it off the
+    list to wake it, i.e. this waiter has consumed a wake-up.
+``_pass_wake(receivers)``
+    hand a consumed wake-up on to the next waiter, when there is something for it.
+
+Wakers resolve the future itself when they run on the waiter's loop, and with
+``loop.call_soon_threadsafe`` otherwise; they do so only when a waiter is parked, so the
+fast paths cost nothing extra. A woken waiter takes its own item after waking, so a task
+cancelled at any point can neither lose nor duplicate an event: if it was cancelled after
+a wake-up it passes the wake-up on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ._errors import StreamClosed, StreamFull
+from ._event import Event
+from ._types import BackpressurePolicy
+
+GOT = 0  # also SENT
+SENT = 0
+CLOSED = 1
+PARKED = 2
+EMPTY = 3  # also FULL
+FULL = 3
+
+_TIMED_OUT = object()
+
+
+class _Waiter(Protocol):
+    fut: asyncio.Future[Any]
+
+
+class _AsyncStream(Protocol):
+    policy: BackpressurePolicy
+    stream_id: str | None
+
+    def _new_waiter(self, loop: asyncio.AbstractEventLoop) -> Any: ...
+    def _recv_or_park(self, w: Any) -> tuple[int, Event | None]: ...
+    def _send_or_park(self, w: Any, event: Event) -> int: ...
+    def _unpark(self, w: Any) -> bool: ...
+    def _pass_wake(self, receivers: bool) -> None: ...
+    def _error(self, cls: type[Exception], op: str, detail: str | None = None) -> Exception: ...
+    def _timeout_error(self, op: str) -> TimeoutError: ...
+
+
+def _resolve(fut: asyncio.Future[Any], value: Any = None) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def wake(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> None:
+    """Wake a parked task; called by the twins outside their critical section."""
+    if asyncio._get_running_loop() is loop:
+        # Same thread as the waiter's loop: no need for the self-pipe round trip.
+        _resolve(fut)
+        return
+    try:
+        loop.call_soon_threadsafe(_resolve, fut)
+    except RuntimeError:
+        # The waiter's loop is closed; nothing is waiting there any more.
+        pass
+
+
+async def _wait(
+    stream: _AsyncStream, w: _Waiter, loop: asyncio.AbstractEventLoop,
+    deadline: float | None, receivers: bool,
+) -> None:
+    """Await a wake-up (or the deadline) for a parked waiter, leaving it unparked."""
+    timer = None
+    if deadline is not None:
+        timer = loop.call_at(deadline, _resolve, w.fut, _TIMED_OUT)
+    try:
+        await w.fut
+    except BaseException:
+        # Cancelled (or interrupted). If a waker had already picked us, its wake-up
+        # would be lost with us: hand it on.
+        if not stream._unpark(w):
+            stream._pass_wake(receivers)
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if w.fut.result() is _TIMED_OUT:
+        # Our own timer fired; make sure we are off the list. If a waker raced the timer,
+        # the caller's final attempt takes what the wake-up was for.
+        stream._unpark(w)
+
+
+def _expired(loop: asyncio.AbstractEventLoop, deadline: float | None) -> bool:
+    return deadline is not None and loop.time() >= deadline
+
+
+async def receive(stream: _AsyncStream, timeout: float | None, op: str = "receive") -> Event:
+    """``areceive``: the next event; ``StreamClosed`` once closed and drained."""
+    code, event = stream._recv_or_park(None)
+    if code == GOT:
+        return event  # type: ignore[return-value]
+    if code == CLOSED:
+        raise stream._error(StreamClosed, op)
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        expired = _expired(loop, deadline)
+        w = None if expired else stream._new_waiter(loop)
+        code, event = stream._recv_or_park(w)
+        if code == GOT:
+            return event  # type: ignore[return-value]
+        if code == CLOSED:
+            raise stream._error(StreamClosed, op)
+        if expired:
+            raise stream._timeout_error(op)
+        await _wait(stream, w, loop, deadline, receivers=True)
+
+
+async def receive_many(
+    stream: _AsyncStream, max_items: int, timeout: float | None
+) -> list[Event]:
+    """``areceive_many``: wait for one event, then take up to ``max_items`` buffered."""
+    try:
+        first = await receive(stream, timeout, op="receive_many")
+    except StreamClosed:
+        return []
+    batch = [first]
+    while len(batch) < max_items:
+        code, event = stream._recv_or_park(None)
+        if code != GOT:
+            break
+        batch.append(event)  # type: ignore[arg-type]
+    return batch
+
+
+async def send(stream: _AsyncStream, event: Event, timeout: float | None) -> None:
+    """``asend`` after the event was validated."""
+    policy = stream.policy  # read once: a later switch does not affect this send
+    code = stream._send_or_park(None, event)
+    if code == SENT:
+        return
+    if policy == BackpressurePolicy.DROP:
+        raise stream._error(StreamFull, "send")
+    await _send_blocking(stream, event, timeout, "send")
+
+
+async def _send_blocking(
+    stream: _AsyncStream, event: Event, timeout: float | None, op: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        expired = _expired(loop, deadline)
+        w = None if expired else stream._new_waiter(loop)
+        if stream._send_or_park(w, event) == SENT:
+            return
+        if expired:
+            raise stream._timeout_error(op)
+        await _wait(stream, w, loop, deadline, receivers=False)
+
+
+async def send_many(
+    stream: _AsyncStream, batch: Sequence[Event], timeout: float | None
+) -> int:
+    """``asend_many`` after the batch was validated."""
+    policy = stream.policy
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    sent = 0
+    try:
+        while sent < len(batch):
+            if stream._send_or_park(None, batch[sent]) == SENT:
+                sent += 1
+                continue
+            if policy == BackpressurePolicy.DROP:
+                break
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            await _send_blocking(stream, batch[sent], remaining, "send_many")
+            sent += 1
+    except (StreamClosed, TimeoutError) as exc:
+        exc.sent = sent  # type: ignore[attr-defined]
+        raise
+    return sent

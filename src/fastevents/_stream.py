@@ -1,0 +1,28 @@
+"""Pick the stream core: the compiled twin when it loads, else the pure-Python one.
+
+``FASTEVENTS_NO_EXTENSIONS`` (any non-empty value) forces the pure twin, and so does a
+Python other than CPython. When the compiled twin fails to import, the reason is kept in
+``EXTENSION_IMPORT_ERROR`` so a user can see why the fallback is live.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ._stream_py import PyEventStream
+
+EXTENSION_IMPORT_ERROR: ImportError | None = None
+CEventStream: type | None
+
+if os.environ.get("FASTEVENTS_NO_EXTENSIONS") or sys.implementation.name != "cpython":
+    CEventStream = None
+else:
+    try:
+        from ._stream_c import CEventStream
+    except ImportError as exc:  # no compiler at install time, or a broken build
+        EXTENSION_IMPORT_ERROR = exc
+        CEventStream = None
+
+EventStream: type = CEventStream if CEventStream is not None else PyEventStream
+IMPLEMENTATION = "cython" if CEventStream is not None else "python"

@@ -1,0 +1,110 @@
+/* Portable mutex / condition variable / clocks for the compiled core.
+ *
+ * Modeled on CPython's Python/condvar.h: pthreads with CLOCK_MONOTONIC timed waits on
+ * POSIX (so a wall-clock jump can neither stretch nor cut a wait), SRWLOCK +
+ * CONDITION_VARIABLE on Windows. Nothing here touches Python objects, so every function
+ * may be called with the GIL released.
+ */
+#ifndef FASTEVENTS_SYNC_H
+#define FASTEVENTS_SYNC_H
+
+#include <stdint.h>
+
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+typedef SRWLOCK fe_mutex_t;
+typedef CONDITION_VARIABLE fe_cond_t;
+
+static inline void fe_mutex_init(fe_mutex_t *m) { InitializeSRWLock(m); }
+static inline void fe_mutex_destroy(fe_mutex_t *m) { (void)m; }
+static inline void fe_mutex_lock(fe_mutex_t *m) { AcquireSRWLockExclusive(m); }
+/* 1 when the lock was taken, 0 when it is held elsewhere. */
+static inline int fe_mutex_trylock(fe_mutex_t *m) { return TryAcquireSRWLockExclusive(m) != 0; }
+static inline void fe_mutex_unlock(fe_mutex_t *m) { ReleaseSRWLockExclusive(m); }
+
+static inline void fe_cond_init(fe_cond_t *c) { InitializeConditionVariable(c); }
+static inline void fe_cond_destroy(fe_cond_t *c) { (void)c; }
+static inline void fe_cond_signal(fe_cond_t *c) { WakeConditionVariable(c); }
+static inline void fe_cond_broadcast(fe_cond_t *c) { WakeAllConditionVariable(c); }
+/* Wait at most timeout_ns (mutex held on entry and on return). A spurious or early
+ * return is harmless: callers re-check their state after every wait. */
+static inline void fe_cond_timedwait(fe_cond_t *c, fe_mutex_t *m, int64_t timeout_ns) {
+    DWORD ms = timeout_ns <= 0 ? 0 : (DWORD)((timeout_ns + 999999) / 1000000);
+    SleepConditionVariableSRW(c, m, ms, 0);
+}
+static inline int64_t fe_now_ns(void) {
+    static LARGE_INTEGER freq; /* set once; QueryPerformanceFrequency never changes */
+    LARGE_INTEGER t;
+    if (freq.QuadPart == 0) QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&t);
+    return (int64_t)((double)t.QuadPart * 1e9 / (double)freq.QuadPart);
+}
+/* Cheap clock for activity stamps, read on every send and receive. */
+static inline int64_t fe_coarse_ns(void) { return (int64_t)GetTickCount64() * 1000000; }
+
+#else /* POSIX */
+#include <pthread.h>
+#include <time.h>
+
+typedef pthread_mutex_t fe_mutex_t;
+typedef pthread_cond_t fe_cond_t;
+
+static inline void fe_mutex_init(fe_mutex_t *m) { pthread_mutex_init(m, NULL); }
+static inline void fe_mutex_destroy(fe_mutex_t *m) { pthread_mutex_destroy(m); }
+static inline void fe_mutex_lock(fe_mutex_t *m) { pthread_mutex_lock(m); }
+static inline int fe_mutex_trylock(fe_mutex_t *m) { return pthread_mutex_trylock(m) == 0; }
+static inline void fe_mutex_unlock(fe_mutex_t *m) { pthread_mutex_unlock(m); }
+
+static inline void fe_cond_init(fe_cond_t *c) {
+#if defined(__APPLE__)
+    /* macOS has no pthread_condattr_setclock; fe_cond_timedwait uses a relative wait. */
+    pthread_cond_init(c, NULL);
+#else
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &attr);
+    pthread_condattr_destroy(&attr);
+#endif
+}
+static inline void fe_cond_destroy(fe_cond_t *c) { pthread_cond_destroy(c); }
+static inline void fe_cond_signal(fe_cond_t *c) { pthread_cond_signal(c); }
+static inline void fe_cond_broadcast(fe_cond_t *c) { pthread_cond_broadcast(c); }
+
+static inline void fe_cond_timedwait(fe_cond_t *c, fe_mutex_t *m, int64_t timeout_ns) {
+    struct timespec ts;
+    if (timeout_ns < 0) timeout_ns = 0;
+#if defined(__APPLE__)
+    ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+    ts.tv_nsec = (long)(timeout_ns % 1000000000);
+    pthread_cond_timedwait_relative_np(c, m, &ts);
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(timeout_ns / 1000000000);
+    ts.tv_nsec += (long)(timeout_ns % 1000000000);
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(c, m, &ts);
+#endif
+}
+static inline int64_t fe_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+static inline int64_t fe_coarse_ns(void) {
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* a few ns, millisecond resolution */
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+#endif /* _WIN32 */
+
+#endif /* FASTEVENTS_SYNC_H */

@@ -1,0 +1,20 @@
+# Declarations of the portable mutex / condition variable shim in _sync.h.
+from libc.stdint cimport int64_t
+
+cdef extern from "_sync.h" nogil:
+    ctypedef struct fe_mutex_t:
+        pass
+    ctypedef struct fe_cond_t:
+        pass
+    void fe_mutex_init(fe_mutex_t *m)
+    void fe_mutex_destroy(fe_mutex_t *m)
+    void fe_mutex_lock(fe_mutex_t *m)
+    bint fe_mutex_trylock(fe_mutex_t *m)
+    void fe_mutex_unlock(fe_mutex_t *m)
+    void fe_cond_init(fe_cond_t *c)
+    void fe_cond_destroy(fe_cond_t *c)
+    void fe_cond_signal(fe_cond_t *c)
+    void fe_cond_broadcast(fe_cond_t *c)
+    void fe_cond_timedwait(fe_cond_t *c, fe_mutex_t *m, int64_t timeout_ns)
+    int64_t fe_now_ns()
+    int64_t fe_coarse_ns()
