@@ -26,6 +26,8 @@ def _twins(config: pytest.Config) -> list[Any]:
     skip_reason = None
     if config.getoption("--no-c-extensions"):
         skip_reason = "--no-c-extensions given"
+    elif FORCED_PURE:
+        skip_reason = "FASTEVENTS_NO_EXTENSIONS is set"
     elif fe.CEventStream is None:
         skip_reason = f"compiled core unavailable: {fe.EXTENSION_IMPORT_ERROR!r}"
     params.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ._stream_py import PyEventStream
 
@@ -24,5 +25,9 @@ else:
         EXTENSION_IMPORT_ERROR = exc
         CEventStream = None
 
-EventStream: type = CEventStream if CEventStream is not None else PyEventStream
+if TYPE_CHECKING:
+    # The pure twin is the typed source of truth: both twins have its exact API.
+    EventStream = PyEventStream
+else:
+    EventStream = CEventStream if CEventStream is not None else PyEventStream
 IMPLEMENTATION = "cython" if CEventStream is not None else "python"
