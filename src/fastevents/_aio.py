@@ -9,9 +9,12 @@ A twin provides a handful of primitives, each of them one short critical section
     when it is empty, link ``w`` into the receivers' waiter list (``PARKED``) or, with
     ``w=None``, report it (``EMPTY``). The check and the parking are atomic, so a sender
     that adds an event right after this sees the waiter and wakes it: no lost wake-ups.
-``_send_or_park(w, event)`` -> code
+``_send_or_park(w, event, op)`` -> code
     the same for a sender: ``SENT``, ``PARKED``, ``FULL`` (``w=None``); raises
     ``StreamClosed`` on a closed stream.
+``_send_some(batch, start, op)`` -> int
+    push as many of ``batch[start:]`` as fit under one lock (so a batch stays contiguous
+    while there is room); raises ``StreamClosed`` on a closed stream, even for nothing.
 ``_unpark(w)`` -> bool
     remove ``w`` if it is still parked (True); False means a waker already took it off the
     list to wake it, i.e. this waiter has consumed a wake-up.
@@ -55,7 +58,8 @@ class _AsyncStream(Protocol):
 
     def _new_waiter(self, loop: asyncio.AbstractEventLoop) -> Any: ...
     def _recv_or_park(self, w: Any) -> tuple[int, Event | None]: ...
-    def _send_or_park(self, w: Any, event: Event) -> int: ...
+    def _send_or_park(self, w: Any, event: Event, op: str) -> int: ...
+    def _send_some(self, batch: Sequence[Event], start: int, op: str) -> int: ...
     def _unpark(self, w: Any) -> bool: ...
     def _pass_wake(self, receivers: bool) -> None: ...
     def _error(self, cls: type[Exception], op: str, detail: str | None = None) -> Exception: ...
@@ -67,17 +71,21 @@ def _resolve(fut: asyncio.Future[Any], value: Any = None) -> None:
         fut.set_result(value)
 
 
-def wake(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> None:
-    """Wake a parked task; called by the twins outside their critical section."""
+def wake(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> bool:
+    """Wake a parked task; called by the twins outside their critical section.
+
+    False when the waiter's loop is closed: that task will never run again, so the
+    caller must hand the wake-up on to another waiter instead of losing it.
+    """
     if asyncio._get_running_loop() is loop:
         # Same thread as the waiter's loop: no need for the self-pipe round trip.
         _resolve(fut)
-        return
+        return True
     try:
         loop.call_soon_threadsafe(_resolve, fut)
     except RuntimeError:
-        # The waiter's loop is closed; nothing is waiting there any more.
-        pass
+        return False
+    return True
 
 
 async def _wait(
@@ -151,7 +159,7 @@ async def receive_many(
 async def send(stream: _AsyncStream, event: Event, timeout: float | None) -> None:
     """``asend`` after the event was validated."""
     policy = stream.policy  # read once: a later switch does not affect this send
-    code = stream._send_or_park(None, event)
+    code = stream._send_or_park(None, event, "send")
     if code == SENT:
         return
     if policy == BackpressurePolicy.DROP:
@@ -167,7 +175,7 @@ async def _send_blocking(
     while True:
         expired = _expired(loop, deadline)
         w = None if expired else stream._new_waiter(loop)
-        if stream._send_or_park(w, event) == SENT:
+        if stream._send_or_park(w, event, op) == SENT:
             return
         if expired:
             raise stream._timeout_error(op)
@@ -183,12 +191,11 @@ async def send_many(
     deadline = None if timeout is None else loop.time() + timeout
     sent = 0
     try:
-        while sent < len(batch):
-            if stream._send_or_park(None, batch[sent]) == SENT:
-                sent += 1
-                continue
-            if policy == BackpressurePolicy.DROP:
+        while True:
+            sent += stream._send_some(batch, sent, "send_many")
+            if sent >= len(batch) or policy == BackpressurePolicy.DROP:
                 break
+            # Full: wait for room for the next event (the wait pushes it).
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
             await _send_blocking(stream, batch[sent], remaining, "send_many")
             sent += 1

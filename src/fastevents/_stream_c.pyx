@@ -248,23 +248,10 @@ cdef inline void lock_core(Core *c) noexcept:
             fe_mutex_lock(&c.mu)
 
 
-cdef void wake_one(_CWaiter w) noexcept:
+cdef bint wake_one(_CWaiter w) noexcept:
     # noexcept: a failure to wake is reported as unraisable, never raised from a send or
-    # receive that has already succeeded.
-    _aio.wake(w.loop, w.fut)
-
-
-cdef void wake_chain(WaitNode *chain) noexcept:
-    """Wake the tasks of a detached chain (GIL held, mutex not held); drop the refs."""
-    cdef WaitNode *nxt
-    cdef _CWaiter w
-    while chain != NULL:
-        nxt = chain.next
-        chain.next = NULL
-        w = <_CWaiter>chain.owner
-        Py_DECREF(w)          # the list's reference; `w` holds its own
-        wake_one(w)
-        chain = nxt
+    # receive that has already succeeded. False: the waiter's loop is closed.
+    return _aio.wake(w.loop, w.fut)
 
 
 cdef void drop_chain(WaitNode *chain) noexcept:
@@ -472,6 +459,20 @@ cdef class CEventStream:
     def _timeout_error(self, op):
         return timeout_error(self.stream_id, op)
 
+    cdef void _wake(self, WaitNode *chain) noexcept:
+        """Wake the tasks of a detached chain (GIL held, mutex not held), dropping the
+        list's references; a wake-up that a closed loop cannot take is handed on."""
+        cdef WaitNode *nxt
+        cdef _CWaiter w
+        while chain != NULL:
+            nxt = chain.next
+            chain.next = NULL
+            w = <_CWaiter>chain.owner
+            Py_DECREF(w)          # the list's reference; `w` holds its own
+            if not wake_one(w):
+                self._pass_wake(w.node.receiver)
+            chain = nxt
+
     # -- sending -----------------------------------------------------------------------
 
     cdef int _send(self, object event, double timeout, object cancel, str op,
@@ -490,7 +491,7 @@ cdef class CEventStream:
         fe_mutex_unlock(&c.mu)
         if r == R_DONE:
             if woken != NULL:
-                wake_chain(woken)
+                self._wake(woken)
             return 0
         if r == R_WOULD_WAIT and policy == POLICY_BLOCK:
             r = self._send_wait(ev, timeout, cancel, op)
@@ -542,7 +543,7 @@ cdef class CEventStream:
                 fe_mutex_unlock(&c.mu)
             if r != R_WOULD_WAIT:
                 if woken != NULL:
-                    wake_chain(woken)
+                    self._wake(woken)
                 return r
             if PyErr_CheckSignals() < 0:
                 Py_DECREF(<object>ev)
@@ -571,7 +572,7 @@ cdef class CEventStream:
         fe_mutex_unlock(&c.mu)
         if r == R_DONE:
             if woken != NULL:
-                wake_chain(woken)
+                self._wake(woken)
             return r
         Py_DECREF(event)
         if r == R_NOMEM:
@@ -599,7 +600,7 @@ cdef class CEventStream:
             deadline = fe_now_ns() + <int64_t>(t * 1e9)
         try:
             while True:
-                sent += self._push_some(batch, sent)
+                sent += self._push_some(batch, sent, "send_many")
                 if sent >= n or policy == POLICY_DROP:
                     break
                 # Full: wait for room for the next event (it is pushed by the wait).
@@ -613,7 +614,10 @@ cdef class CEventStream:
             raise
         return sent
 
-    cdef Py_ssize_t _push_some(self, list batch, Py_ssize_t start) except -1:
+    def _send_some(self, list batch not None, Py_ssize_t start, str op):
+        return self._push_some(batch, start, op)
+
+    cdef Py_ssize_t _push_some(self, list batch, Py_ssize_t start, str op) except -1:
         """Push as many of batch[start:] as fit, under one lock; returns how many."""
         cdef Core *c = &self.core
         cdef Py_ssize_t n = len(batch), i, pushed = 0
@@ -640,9 +644,9 @@ cdef class CEventStream:
         for i in range(start + pushed, n):
             Py_DECREF(batch[i])       # not enqueued: give the references back
         if woken != NULL:
-            wake_chain(woken)
+            self._wake(woken)
         if r == R_CLOSED:
-            raise self._error(StreamClosed, "send_many")
+            raise self._error(StreamClosed, op)
         if r == R_NOMEM and pushed == 0:
             raise MemoryError()
         return pushed
@@ -669,7 +673,7 @@ cdef class CEventStream:
         result = <object>ev
         Py_DECREF(result)
         if woken != NULL:
-            wake_chain(woken)
+            self._wake(woken)
         return result
 
     cdef int _receive_wait(self, PyObject **ev, WaitNode **woken, double timeout,
@@ -731,7 +735,7 @@ cdef class CEventStream:
         result = <object>ev
         Py_DECREF(result)
         if woken != NULL:
-            wake_chain(woken)
+            self._wake(woken)
         return result
 
     def receive_many(self, max_items, *, timeout=None):
@@ -776,7 +780,7 @@ cdef class CEventStream:
             PyList_SET_ITEM(out, i, <object>taken[i])   # steals the ring's reference
         free(taken)
         if woken != NULL:
-            wake_chain(woken)
+            self._wake(woken)
         return out
 
     def __iter__(self):
@@ -814,7 +818,7 @@ cdef class CEventStream:
                 tail = tail.next
             tail.next = woken2
         if woken != NULL:
-            wake_chain(woken)
+            self._wake(woken)
 
     def __enter__(self):
         return self
@@ -902,13 +906,13 @@ cdef class CEventStream:
             result = <object>ev
             Py_DECREF(result)
             if woken != NULL:
-                wake_chain(woken)
+                self._wake(woken)
             return (_aio.GOT, result)
         if r == R_CLOSED:
             return (_aio.CLOSED, None)
         return (_aio.EMPTY if w is None else _aio.PARKED, None)
 
-    def _send_or_park(self, _CWaiter w, event):
+    def _send_or_park(self, _CWaiter w, event, str op):
         cdef Core *c = &self.core
         cdef WaitNode *woken = NULL
         cdef int r
@@ -932,10 +936,10 @@ cdef class CEventStream:
             Py_DECREF(w)
         if r == R_DONE:
             if woken != NULL:
-                wake_chain(woken)
+                self._wake(woken)
             return _aio.SENT
         if r == R_CLOSED:
-            raise self._error(StreamClosed, "send")
+            raise self._error(StreamClosed, op)
         if r == R_NOMEM:
             raise MemoryError()
         return _aio.FULL if w is None else _aio.PARKED
@@ -968,7 +972,7 @@ cdef class CEventStream:
             woken = after_pop(c, 1)
         fe_mutex_unlock(&c.mu)
         if woken != NULL:
-            wake_chain(woken)
+            self._wake(woken)
 
     # -- manager hooks -----------------------------------------------------------------
 

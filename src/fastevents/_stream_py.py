@@ -41,12 +41,13 @@ _DROP = BackpressurePolicy.DROP
 class _Waiter:
     """A parked asyncio task: its loop and the future it awaits."""
 
-    __slots__ = ("loop", "fut", "parked")
+    __slots__ = ("loop", "fut", "parked", "receiver")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.fut: asyncio.Future[Any] = loop.create_future()
         self.parked = False
+        self.receiver = False
 
 
 class PyEventStream:
@@ -154,18 +155,23 @@ class PyEventStream:
         check_event(event, self._stream_id, "send")
         t = check_timeout(timeout)
         check_cancel(cancel)
-        policy = self._policy  # read once: a later switch does not affect this send
+        # The policy is read once: a later switch does not affect this send.
+        self._send(event, t, cancel, "send", self._policy)
+
+    def _send(self, event: Event, timeout: float | None, cancel: Any, op: str,
+              policy: BackpressurePolicy) -> None:
+        """Enqueue one validated event, waiting under BLOCK; raises on failure."""
         with self._lock:
             if self._closed:
-                raise self._error(StreamClosed, "send")
+                raise self._error(StreamClosed, op)
             if len(self._buf) >= self._buffer_size:
                 if policy == _DROP:
-                    raise self._error(StreamFull, "send")
-                self._wait_for_room(t, cancel, "send")
+                    raise self._error(StreamFull, op)
+                self._wait_for_room(timeout, cancel, op)
             self._buf.append(event)
             self._last_activity = monotonic()
             woken = self._wake_receivers(1)
-        _wake_all(woken)
+        self._wake_all(woken)
 
     def try_send(self, event: Event) -> bool:
         check_event(event, self._stream_id, "try_send")
@@ -177,7 +183,7 @@ class PyEventStream:
             self._buf.append(event)
             self._last_activity = monotonic()
             woken = self._wake_receivers(1)
-        _wake_all(woken)
+        self._wake_all(woken)
         return True
 
     def send_many(self, events: Iterable[Event], *, timeout: float | None = None) -> int:
@@ -188,28 +194,31 @@ class PyEventStream:
         sent = 0
         try:
             while True:
-                with self._lock:
-                    if self._closed:
-                        raise self._error(StreamClosed, "send_many")
-                    if sent < len(batch) and len(self._buf) >= self._buffer_size:
-                        if policy == _DROP:
-                            break
-                        remaining = None if deadline is None else max(0.0, deadline - monotonic())
-                        self._wait_for_room(remaining, None, "send_many")
-                    room = self._buffer_size - len(self._buf)
-                    chunk = batch[sent:sent + room]
-                    self._buf.extend(chunk)
-                    sent += len(chunk)
-                    if chunk:
-                        self._last_activity = monotonic()
-                    woken = self._wake_receivers(len(chunk)) if chunk else []
-                _wake_all(woken)
-                if sent >= len(batch):
+                sent += self._send_some(batch, sent, "send_many")
+                if sent >= len(batch) or policy == _DROP:
                     break
+                # Full: wait for room for the next event (the wait pushes it).
+                remaining = None if deadline is None else max(0.0, deadline - monotonic())
+                self._send(batch[sent], remaining, None, "send_many", _BLOCK)
+                sent += 1
         except (StreamClosed, TimeoutError) as exc:
             exc.sent = sent  # type: ignore[attr-defined]
             raise
         return sent
+
+    def _send_some(self, batch: list[Event], start: int, op: str) -> int:
+        """Push as many of batch[start:] as fit, under one lock; returns how many."""
+        with self._lock:
+            if self._closed:
+                raise self._error(StreamClosed, op)
+            chunk = batch[start:start + self._buffer_size - len(self._buf)]
+            if not chunk:
+                return 0
+            self._buf.extend(chunk)
+            self._last_activity = monotonic()
+            woken = self._wake_receivers(len(chunk))
+        self._wake_all(woken)
+        return len(chunk)
 
     def _wait_for_room(self, timeout: float | None, cancel: Any, op: str) -> None:
         """Wait (lock held) until there is room; raise on close, timeout, cancel."""
@@ -262,7 +271,7 @@ class PyEventStream:
             event = self._buf.popleft()
             self._last_activity = monotonic()
             woken = self._wake_senders(1)
-        _wake_all(woken)
+        self._wake_all(woken)
         return event
 
     def try_receive(self) -> Event | None:
@@ -272,7 +281,7 @@ class PyEventStream:
             event = self._buf.popleft()
             self._last_activity = monotonic()
             woken = self._wake_senders(1)
-        _wake_all(woken)
+        self._wake_all(woken)
         return event
 
     def receive_many(self, max_items: int, *, timeout: float | None = None) -> list[Event]:
@@ -285,7 +294,7 @@ class PyEventStream:
             batch = [buf.popleft() for _ in range(min(n, len(buf)))]
             self._last_activity = monotonic()
             woken = self._wake_senders(len(batch))
-        _wake_all(woken)
+        self._wake_all(woken)
         return batch
 
     def __iter__(self) -> Iterator[Event]:
@@ -298,7 +307,7 @@ class PyEventStream:
             event = self._buf.popleft()
             self._last_activity = monotonic()
             woken = self._wake_senders(1)
-        _wake_all(woken)
+        self._wake_all(woken)
         return event
 
     def close(self) -> None:
@@ -310,7 +319,7 @@ class PyEventStream:
             self._not_full.notify_all()
             woken = _unlink(self._arecv_waiters, len(self._arecv_waiters))
             woken += _unlink(self._asend_waiters, len(self._asend_waiters))
-        _wake_all(woken)
+        self._wake_all(woken)
 
     def __enter__(self) -> PyEventStream:
         return self
@@ -368,15 +377,16 @@ class PyEventStream:
                 return _aio.EMPTY, None
             else:
                 w.parked = True
+                w.receiver = True
                 self._arecv_waiters.append(w)
                 return _aio.PARKED, None
-        _wake_all(woken)
+        self._wake_all(woken)
         return _aio.GOT, event
 
-    def _send_or_park(self, w: _Waiter | None, event: Event) -> int:
+    def _send_or_park(self, w: _Waiter | None, event: Event, op: str) -> int:
         with self._lock:
             if self._closed:
-                raise self._error(StreamClosed, "send")
+                raise self._error(StreamClosed, op)
             if len(self._buf) < self._buffer_size:
                 self._buf.append(event)
                 self._last_activity = monotonic()
@@ -387,7 +397,7 @@ class PyEventStream:
                 w.parked = True
                 self._asend_waiters.append(w)
                 return _aio.PARKED
-        _wake_all(woken)
+        self._wake_all(woken)
         return _aio.SENT
 
     def _unpark(self, w: _Waiter) -> bool:
@@ -395,10 +405,7 @@ class PyEventStream:
             if not w.parked:
                 return False
             w.parked = False
-            waiters = self._arecv_waiters
-            if w not in waiters:
-                waiters = self._asend_waiters
-            waiters.remove(w)
+            (self._arecv_waiters if w.receiver else self._asend_waiters).remove(w)
             return True
 
     def _pass_wake(self, receivers: bool) -> None:
@@ -408,7 +415,14 @@ class PyEventStream:
             else:
                 full = len(self._buf) >= self._buffer_size
                 woken = self._wake_senders(1) if not full or self._closed else []
-        _wake_all(woken)
+        self._wake_all(woken)
+
+    def _wake_all(self, waiters: list[_Waiter]) -> None:
+        """Wake unlinked waiters (lock not held); a wake-up a dead loop cannot take is
+        handed on, so it is never lost."""
+        for w in waiters:
+            if not _aio.wake(w.loop, w.fut):
+                self._pass_wake(w.receiver)
 
     # -- manager hooks ----------------------------------------------------------------
 
@@ -447,8 +461,3 @@ def _unlink(waiters: deque[_Waiter], n: int) -> list[_Waiter]:
         w.parked = False
         taken.append(w)
     return taken
-
-
-def _wake_all(waiters: list[_Waiter]) -> None:
-    for w in waiters:
-        _aio.wake(w.loop, w.fut)
