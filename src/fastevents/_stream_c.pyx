@@ -198,46 +198,61 @@ cdef inline WaitNode *unlink_waiters(WaitNode *head, Py_ssize_t *n_parked,
     return chain
 
 
-cdef inline WaitNode *after_push(Core *c, Py_ssize_t n) noexcept nogil:
-    """Signal receivers after n events were added (mutex held)."""
+cdef struct Wake:
+    # Who to wake after a critical section: decided under the mutex, done after unlocking
+    # it, so that a woken thread does not run straight into the mutex we still hold.
+    fe_cond_t *cond          # sync waiters: signal (sig == 1) or broadcast (sig == 2)
+    int sig
+    WaitNode *chain          # async waiters taken off their list (see wake())
+
+cdef Wake NO_WAKE            # all zero
+
+
+cdef inline void after_push(Core *c, Py_ssize_t n, Wake *w) noexcept nogil:
+    """Plan the wake-ups of receivers after n events were added (mutex held)."""
     if c.recv_waiting:
-        if n == 1:
-            fe_cond_signal(&c.not_empty)
-        else:
-            fe_cond_broadcast(&c.not_empty)
+        w.cond = &c.not_empty
+        w.sig = 1 if n == 1 else 2
     if c.n_arecv:
-        return unlink_waiters(&c.arecv, &c.n_arecv, n)
-    return NULL
+        w.chain = unlink_waiters(&c.arecv, &c.n_arecv, n)
 
 
-cdef inline WaitNode *after_pop(Core *c, Py_ssize_t n) noexcept nogil:
-    """Signal senders after n events were taken (mutex held)."""
+cdef inline void after_pop(Core *c, Py_ssize_t n, Wake *w) noexcept nogil:
+    """Plan the wake-ups of senders after n events were taken (mutex held)."""
     if c.send_waiting:
-        if n == 1:
-            fe_cond_signal(&c.not_full)
-        else:
-            fe_cond_broadcast(&c.not_full)
+        w.cond = &c.not_full
+        w.sig = 1 if n == 1 else 2
     if c.n_asend:
-        return unlink_waiters(&c.asend, &c.n_asend, n)
-    return NULL
+        w.chain = unlink_waiters(&c.asend, &c.n_asend, n)
 
 
-cdef inline int push_locked(Core *c, PyObject *ev, WaitNode **woken) noexcept nogil:
+cdef inline void unlock_core(Core *c, Wake *w) noexcept nogil:
+    """Release the mutex, then signal the sync waiters planned under it."""
+    fe_mutex_unlock(&c.mu)
+    if w.sig:
+        if w.sig == 1:
+            fe_cond_signal(w.cond)
+        else:
+            fe_cond_broadcast(w.cond)
+        w.sig = 0
+
+
+cdef inline int push_locked(Core *c, PyObject *ev, Wake *woken) noexcept nogil:
     if c.closed:
         return R_CLOSED
     if c.count >= c.size:
         return R_WOULD_WAIT
     if ring_push(c, ev) < 0:
         return R_NOMEM
-    woken[0] = after_push(c, 1)
+    after_push(c, 1, woken)
     return R_DONE
 
 
-cdef inline int pop_locked(Core *c, PyObject **out, WaitNode **woken) noexcept nogil:
+cdef inline int pop_locked(Core *c, PyObject **out, Wake *woken) noexcept nogil:
     if c.count == 0:
         return R_CLOSED if c.closed else R_WOULD_WAIT
     out[0] = ring_pop(c)
-    woken[0] = after_pop(c, 1)
+    after_pop(c, 1, woken)
     return R_DONE
 
 
@@ -480,7 +495,7 @@ cdef class CEventStream:
         """Enqueue one validated event, waiting under BLOCK; raises on failure."""
         cdef Core *c = &self.core
         cdef PyObject *ev = <PyObject *>event
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         cdef int r
         cdef int64_t now = fe_coarse_ns()
         Py_INCREF(event)                      # the ring's reference, taken before locking
@@ -488,10 +503,10 @@ cdef class CEventStream:
         r = push_locked(c, ev, &woken)
         if r == R_DONE:
             c.last_activity = now
-        fe_mutex_unlock(&c.mu)
+        unlock_core(c, &woken)
         if r == R_DONE:
-            if woken != NULL:
-                self._wake(woken)
+            if woken.chain != NULL:
+                self._wake(woken.chain)
             return 0
         if r == R_WOULD_WAIT and policy == POLICY_BLOCK:
             r = self._send_wait(ev, timeout, cancel, op)
@@ -511,7 +526,7 @@ cdef class CEventStream:
         """Wait for room and push ev. Returns R_DONE / R_CLOSED / R_NOMEM / R_WOULD_WAIT
         (deadline passed); on an exception (signal, cancel) the caller's ref is dropped."""
         cdef Core *c = &self.core
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         cdef int64_t deadline = -1, slice_ns, now
         cdef int r = R_WOULD_WAIT
         if timeout >= 0:
@@ -540,10 +555,10 @@ cdef class CEventStream:
                     r = push_locked(c, ev, &woken)
                 if r == R_DONE:
                     c.last_activity = fe_coarse_ns()
-                fe_mutex_unlock(&c.mu)
+                unlock_core(c, &woken)
             if r != R_WOULD_WAIT:
-                if woken != NULL:
-                    self._wake(woken)
+                if woken.chain != NULL:
+                    self._wake(woken.chain)
                 return r
             if PyErr_CheckSignals() < 0:
                 Py_DECREF(<object>ev)
@@ -561,7 +576,7 @@ cdef class CEventStream:
     cdef int _try_push(self, object event) except -1:
         """One attempt to enqueue a validated event: R_DONE / R_CLOSED / R_WOULD_WAIT."""
         cdef Core *c = &self.core
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         cdef int r
         cdef int64_t now = fe_coarse_ns()
         Py_INCREF(event)              # the ring's reference, taken before locking
@@ -569,10 +584,10 @@ cdef class CEventStream:
         r = push_locked(c, <PyObject *>event, &woken)
         if r == R_DONE:
             c.last_activity = now
-        fe_mutex_unlock(&c.mu)
+        unlock_core(c, &woken)
         if r == R_DONE:
-            if woken != NULL:
-                self._wake(woken)
+            if woken.chain != NULL:
+                self._wake(woken.chain)
             return r
         Py_DECREF(event)
         if r == R_NOMEM:
@@ -621,7 +636,7 @@ cdef class CEventStream:
         """Push as many of batch[start:] as fit, under one lock; returns how many."""
         cdef Core *c = &self.core
         cdef Py_ssize_t n = len(batch), i, pushed = 0
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         cdef int r = R_DONE
         cdef int64_t now = fe_coarse_ns()
         for i in range(start, n):
@@ -639,12 +654,12 @@ cdef class CEventStream:
             pushed = i - start
             if pushed:
                 c.last_activity = now
-                woken = after_push(c, pushed)
-        fe_mutex_unlock(&c.mu)
+                after_push(c, pushed, &woken)
+        unlock_core(c, &woken)
         for i in range(start + pushed, n):
             Py_DECREF(batch[i])       # not enqueued: give the references back
-        if woken != NULL:
-            self._wake(woken)
+        if woken.chain != NULL:
+            self._wake(woken.chain)
         if r == R_CLOSED:
             raise self._error(StreamClosed, op)
         if r == R_NOMEM and pushed == 0:
@@ -657,14 +672,14 @@ cdef class CEventStream:
         """The next event, waiting for one; None when closed and drained."""
         cdef Core *c = &self.core
         cdef PyObject *ev = NULL
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         cdef int r
         cdef int64_t now = fe_coarse_ns()
         lock_core(c)
         r = pop_locked(c, &ev, &woken)
         if r == R_DONE:
             c.last_activity = now
-        fe_mutex_unlock(&c.mu)
+        unlock_core(c, &woken)
         if r == R_WOULD_WAIT:
             r = self._receive_wait(&ev, &woken, timeout, cancel, op)
         if r == R_CLOSED:
@@ -672,11 +687,11 @@ cdef class CEventStream:
         # The ring's reference is now ours: hand it to the caller without a net INCREF.
         result = <object>ev
         Py_DECREF(result)
-        if woken != NULL:
-            self._wake(woken)
+        if woken.chain != NULL:
+            self._wake(woken.chain)
         return result
 
-    cdef int _receive_wait(self, PyObject **ev, WaitNode **woken, double timeout,
+    cdef int _receive_wait(self, PyObject **ev, Wake *woken, double timeout,
                            object cancel, str op) except -1:
         cdef Core *c = &self.core
         cdef int64_t deadline = -1, slice_ns, now
@@ -703,7 +718,7 @@ cdef class CEventStream:
                     r = pop_locked(c, ev, woken)
                 if r == R_DONE:
                     c.last_activity = fe_coarse_ns()
-                fe_mutex_unlock(&c.mu)
+                unlock_core(c, woken)
             if r != R_WOULD_WAIT:
                 return r
             PyErr_CheckSignals()
@@ -722,20 +737,20 @@ cdef class CEventStream:
         """The next event if one is buffered, else None."""
         cdef Core *c = &self.core
         cdef PyObject *ev = NULL
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         cdef int r
         cdef int64_t now = fe_coarse_ns()
         lock_core(c)
         r = pop_locked(c, &ev, &woken)
         if r == R_DONE:
             c.last_activity = now
-        fe_mutex_unlock(&c.mu)
+        unlock_core(c, &woken)
         if r != R_DONE:
             return None
         result = <object>ev
         Py_DECREF(result)
-        if woken != NULL:
-            self._wake(woken)
+        if woken.chain != NULL:
+            self._wake(woken.chain)
         return result
 
     def receive_many(self, max_items, *, timeout=None):
@@ -759,7 +774,7 @@ cdef class CEventStream:
         cdef Core *c = &self.core
         cdef Py_ssize_t k = 0, i
         cdef PyObject **taken = NULL
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         cdef int64_t now = fe_coarse_ns()
         if c.count == 0:       # racy peek, only to skip the work; checked again under lock
             return []
@@ -773,14 +788,14 @@ cdef class CEventStream:
                 taken[i] = ring_pop(c)
             if k:
                 c.last_activity = now
-                woken = after_pop(c, k)
-        fe_mutex_unlock(&c.mu)
+                after_pop(c, k, &woken)
+        unlock_core(c, &woken)
         cdef list out = PyList_New(k)
         for i in range(k):
             PyList_SET_ITEM(out, i, <object>taken[i])   # steals the ring's reference
         free(taken)
-        if woken != NULL:
-            self._wake(woken)
+        if woken.chain != NULL:
+            self._wake(woken.chain)
         return out
 
     def __iter__(self):
@@ -795,30 +810,22 @@ cdef class CEventStream:
     def close(self):
         """Close: blocked senders get StreamClosed, receivers drain what is buffered."""
         cdef Core *c = &self.core
-        cdef WaitNode *woken = NULL
-        cdef WaitNode *woken2 = NULL
-        cdef WaitNode *tail
+        cdef WaitNode *receivers = NULL
+        cdef WaitNode *senders = NULL
         cdef int was_closed
         lock_core(c)
         was_closed = c.closed
         if not was_closed:
             c.closed = 1
-            fe_cond_broadcast(&c.not_empty)
-            fe_cond_broadcast(&c.not_full)
-            woken = unlink_waiters(&c.arecv, &c.n_arecv, c.n_arecv)
-            woken2 = unlink_waiters(&c.asend, &c.n_asend, c.n_asend)
+            receivers = unlink_waiters(&c.arecv, &c.n_arecv, c.n_arecv)
+            senders = unlink_waiters(&c.asend, &c.n_asend, c.n_asend)
         fe_mutex_unlock(&c.mu)
         if was_closed:
             raise self._error(StreamClosed, "close")
-        if woken == NULL:
-            woken = woken2
-        elif woken2 != NULL:
-            tail = woken
-            while tail.next != NULL:
-                tail = tail.next
-            tail.next = woken2
-        if woken != NULL:
-            self._wake(woken)
+        fe_cond_broadcast(&c.not_empty)
+        fe_cond_broadcast(&c.not_full)
+        self._wake(receivers)
+        self._wake(senders)
 
     def __enter__(self):
         return self
@@ -885,7 +892,7 @@ cdef class CEventStream:
     def _recv_or_park(self, _CWaiter w):
         cdef Core *c = &self.core
         cdef PyObject *ev = NULL
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         cdef int r
         cdef int64_t now = fe_coarse_ns()
         if w is not None:
@@ -899,14 +906,14 @@ cdef class CEventStream:
             w.node.receiver = 1
             list_append(&c.arecv, &w.node)
             c.n_arecv += 1
-        fe_mutex_unlock(&c.mu)
+        unlock_core(c, &woken)
         if w is not None and (r != R_WOULD_WAIT):
             Py_DECREF(w)
         if r == R_DONE:
             result = <object>ev
             Py_DECREF(result)
-            if woken != NULL:
-                self._wake(woken)
+            if woken.chain != NULL:
+                self._wake(woken.chain)
             return (_aio.GOT, result)
         if r == R_CLOSED:
             return (_aio.CLOSED, None)
@@ -914,7 +921,7 @@ cdef class CEventStream:
 
     def _send_or_park(self, _CWaiter w, event, str op):
         cdef Core *c = &self.core
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         cdef int r
         cdef int64_t now = fe_coarse_ns()
         Py_INCREF(event)
@@ -929,14 +936,14 @@ cdef class CEventStream:
             w.node.receiver = 0
             list_append(&c.asend, &w.node)
             c.n_asend += 1
-        fe_mutex_unlock(&c.mu)
+        unlock_core(c, &woken)
         if r != R_DONE:
             Py_DECREF(event)
         if w is not None and r != R_WOULD_WAIT:
             Py_DECREF(w)
         if r == R_DONE:
-            if woken != NULL:
-                self._wake(woken)
+            if woken.chain != NULL:
+                self._wake(woken.chain)
             return _aio.SENT
         if r == R_CLOSED:
             raise self._error(StreamClosed, op)
@@ -963,16 +970,16 @@ cdef class CEventStream:
 
     def _pass_wake(self, bint receivers):
         cdef Core *c = &self.core
-        cdef WaitNode *woken = NULL
+        cdef Wake woken = NO_WAKE
         lock_core(c)
         if receivers:
             if c.count or c.closed:
-                woken = after_push(c, 1)
+                after_push(c, 1, &woken)
         elif c.count < c.size or c.closed:
-            woken = after_pop(c, 1)
-        fe_mutex_unlock(&c.mu)
-        if woken != NULL:
-            self._wake(woken)
+            after_pop(c, 1, &woken)
+        unlock_core(c, &woken)
+        if woken.chain != NULL:
+            self._wake(woken.chain)
 
     # -- manager hooks -----------------------------------------------------------------
 
