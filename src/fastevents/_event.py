@@ -1,0 +1,339 @@
+"""`Event`, `new_event` and the eight factories.
+
+An event is built for every streamed token, so the class is shaped for cost:
+
+* ``__slots__``, and ``type``/``data`` stay plain slots: the compiled stream core reads
+  them through their member descriptors to validate without calling into Python.
+* The timestamp slot ``_ts`` holds integer microseconds since the epoch (UTC) for
+  events stamped "now" (one ``time_ns()`` call, no ``datetime``), an aware ``datetime``
+  when one was given or read from JSON, or ``None`` for an invalid event.  The
+  ``timestamp`` property builds the ``datetime`` only when somebody asks for it.
+* The factories skip ``__init__``: their arguments cannot make the event invalid.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from time import time_ns as _time_ns
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import _wire
+from ._errors import InvalidEvent
+from ._types import MEMBERS, WIRE_NAMES, EventType
+from ._wire import EPOCH, UTC, RawTimestamp
+
+__all__ = [
+    "Event",
+    "content_end_event",
+    "content_start_event",
+    "error_event",
+    "message_start_event",
+    "message_stop_event",
+    "new_event",
+    "text_delta_event",
+    "thinking_event",
+    "usage_event",
+]
+
+
+class _Default(enum.Enum):
+    """Sentinel type: "no timestamp given" (``None`` already means "invalid")."""
+
+    NOW = "now"
+
+
+_NOW = _Default.NOW
+_E = TypeVar("_E", bound="Event")
+# Module-level constants: a global lookup is cheaper than an attribute lookup on the
+# enum class, and the factories run once per token.
+_TEXT_DELTA = EventType.TEXT_DELTA
+_CONTENT_START = EventType.CONTENT_START
+_CONTENT_END = EventType.CONTENT_END
+_MESSAGE_START = EventType.MESSAGE_START
+_MESSAGE_STOP = EventType.MESSAGE_STOP
+_ERROR = EventType.ERROR
+_USAGE = EventType.USAGE
+_THINKING = EventType.THINKING
+_new = object.__new__
+_encode_event = _wire.encode_event
+_event_from_json = _wire.event_from_json
+
+
+def _coerce_type(value: Any) -> Any:
+    # A plain int equal to a member becomes the member, so `ev.type` always prints
+    # its wire name; anything else is kept as given for validate() to report.
+    # bool is an int, but True is not an event type.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(MEMBERS):
+        return MEMBERS[value]
+    return value
+
+
+def _is_event_type(value: object) -> bool:
+    return value.__class__ is EventType or _coerce_type(value) is not value
+
+
+def _shown_type(value: object) -> str:
+    # A plain int shows as itself (999); anything else as its repr ('x', True, None).
+    return str(value) if type(value) is int else repr(value)
+
+
+def _coerce_timestamp(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"timestamp must be a datetime or None, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=UTC)  # naive is taken as UTC (Go's time is never naive)
+    return value
+
+
+def _to_datetime(ts: RawTimestamp) -> datetime:
+    if isinstance(ts, int):
+        return EPOCH + timedelta(microseconds=ts)
+    return ts
+
+
+class Event:
+    """One event of a stream: a `type`, a `data` dict and an aware `timestamp`.
+
+    ``Event(type, data)`` is stamped now; an explicit ``timestamp=None`` builds an
+    invalid event (``validate()`` fails), as Go's zero ``time.Time`` would.
+    Construction never rejects a bad `type` or `data`: `validate` does.
+    """
+
+    # The order is the documented one; the compiled core finds each slot by name.
+    __slots__ = ("type", "data", "_ts")  # noqa: RUF023
+
+    type: EventType
+    data: dict[str, Any]
+    _ts: RawTimestamp | None
+
+    def __init__(
+        self,
+        type: EventType | int,
+        data: dict[str, Any] | None,
+        timestamp: datetime | _Default | None = _NOW,
+    ) -> None:
+        self.type = type if type.__class__ is EventType else _coerce_type(type)
+        self.data = data  # type: ignore[assignment]  # None is allowed: validate() reports it
+        if timestamp is _NOW:
+            self._ts = _time_ns() // 1000
+        else:
+            self._ts = _coerce_timestamp(timestamp)
+
+    # -- timestamp -------------------------------------------------------------------
+
+    @property
+    def timestamp(self) -> datetime | None:
+        """When the event happened (aware ``datetime``), or ``None`` for an invalid event."""
+        ts = self._ts
+        if type(ts) is int:
+            # Integer arithmetic: exact to the microsecond, unlike fromtimestamp(float).
+            # Not cached back into _ts: the int is what to_json formats fastest.
+            return EPOCH + timedelta(microseconds=ts)
+        return ts  # type: ignore[return-value]
+
+    @timestamp.setter
+    def timestamp(self, value: datetime | None) -> None:
+        self._ts = _coerce_timestamp(value)
+
+    # -- validation ------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise `InvalidEvent` unless the event could be sent (checks in Go's order)."""
+        if self._ts is None:
+            raise InvalidEvent("timestamp cannot be zero")
+        etype = self.type
+        if not _is_event_type(etype):
+            raise InvalidEvent(f"unknown event type: {_shown_type(etype)}")
+        data = self.data
+        if data is None:
+            raise InvalidEvent("data cannot be None")
+        if not isinstance(data, dict):
+            raise InvalidEvent(f"data must be a dict, not {type(data).__name__}")
+
+    # -- JSON ------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The wire form; `InvalidEvent` if invalid or if JSON cannot carry `data`."""
+        etype = self.type
+        ts = self._ts
+        if etype.__class__ is not EventType or ts is None or self.data.__class__ is not dict:
+            self.validate()  # raises, or the type is a plain int / data a dict subclass
+            etype = MEMBERS[etype]
+        return _encode_event(WIRE_NAMES[etype], self.data, ts)  # type: ignore[arg-type]
+
+    if TYPE_CHECKING:
+
+        @classmethod
+        def from_json(cls: builtins.type[_E], s: str | bytes | bytearray) -> _E:
+            """Read the wire form; any problem at all raises `InvalidEvent`."""
+
+    else:
+        # Bound straight to the reader, without a wrapper call: on every token's path.
+        from_json = classmethod(_event_from_json)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape as Python objects: ``json.loads(self.to_json())``."""
+        return _wire.loads_checked(self.to_json())  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Event:
+        """Build from the wire shape (`to_dict`'s output); `InvalidEvent` on bad input.
+
+        Also accepts an `EventType`/int for ``"type"`` and a ``datetime`` for
+        ``"timestamp"``.  ``data`` is copied through JSON, so the event owns it and
+        is known to be writable: ``from_dict(d)`` equals ``from_json(json.dumps(d))``.
+        """
+        if not isinstance(d, Mapping):
+            raise InvalidEvent(f"event must be a dict, not {type(d).__name__}")
+        etype: Any = d.get("type")
+        if isinstance(etype, int) and not isinstance(etype, bool):
+            if not _is_event_type(etype):
+                raise InvalidEvent(f"unknown event type: {_shown_type(etype)}")
+            etype = MEMBERS[etype]
+        else:
+            etype = _wire.event_type_of(etype)
+        data = d.get("data")
+        if data is None:
+            raise InvalidEvent("missing data")
+        if not isinstance(data, dict):
+            raise InvalidEvent(f"data must be a dict, not {type(data).__name__}")
+        data = _wire.loads_checked(_wire.encode_data(data))
+        ts: Any = d.get("timestamp")
+        if isinstance(ts, datetime):
+            ts = _coerce_timestamp(ts)
+        else:
+            ts = _wire.timestamp_of(ts)
+        ev = _new(cls)
+        ev.type = etype
+        ev.data = data
+        ev._ts = ts
+        return ev
+
+    # -- the rest of the object protocol --------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        if self.type != other.type or self.data != other.data:
+            return False
+        a, b = self._ts, other._ts
+        if a is None or b is None:
+            return a is b
+        if type(a) is int and type(b) is int:
+            return a == b
+        return _to_datetime(a) == _to_datetime(b)  # aware datetimes compare instants
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: data is a dict
+
+    def __repr__(self) -> str:
+        etype = self.type
+        shown_type = f"EventType.{etype.name}" if etype.__class__ is EventType else repr(etype)
+        ts = self._ts
+        try:
+            shown_ts = "None" if ts is None else _wire.format_rfc3339(ts)
+        except Exception:
+            shown_ts = repr(ts)
+        return f"{type(self).__name__}({shown_type}, {self.data!r}, timestamp={shown_ts})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.type, self.data, self._ts))
+
+
+def _rebuild(cls: type, etype: Any, data: Any, ts: RawTimestamp | None) -> Event:
+    ev: Event = _new(cls)
+    ev.type = etype
+    ev.data = data
+    ev._ts = ts
+    return ev
+
+
+def new_event(type: EventType | int, data: dict[str, Any]) -> Event:
+    """An event stamped now; `InvalidEvent` when `type` or `data` is not valid."""
+    ev = Event(type, data)
+    ev.validate()
+    return ev
+
+
+# The factories: one allocation, three slot stores, one clock read.  Written out
+# rather than sharing a helper, because a call per token is measurable.
+
+
+def text_delta_event(text: str) -> Event:
+    """A ``TEXT_DELTA`` event: ``{"text": text}``."""
+    ev = _new(Event)
+    ev.type = _TEXT_DELTA
+    ev.data = {"text": text}
+    ev._ts = _time_ns() // 1000
+    return ev
+
+
+def content_start_event(index: int) -> Event:
+    """A ``CONTENT_START`` event: ``{"index": index}``."""
+    ev = _new(Event)
+    ev.type = _CONTENT_START
+    ev.data = {"index": index}
+    ev._ts = _time_ns() // 1000
+    return ev
+
+
+def content_end_event(index: int) -> Event:
+    """A ``CONTENT_END`` event: ``{"index": index}``."""
+    ev = _new(Event)
+    ev.type = _CONTENT_END
+    ev.data = {"index": index}
+    ev._ts = _time_ns() // 1000
+    return ev
+
+
+def message_start_event(message_id: str) -> Event:
+    """A ``MESSAGE_START`` event: ``{"message_id": message_id}``."""
+    ev = _new(Event)
+    ev.type = _MESSAGE_START
+    ev.data = {"message_id": message_id}
+    ev._ts = _time_ns() // 1000
+    return ev
+
+
+def message_stop_event(message_id: str, stop_reason: str) -> Event:
+    """A ``MESSAGE_STOP`` event: ``{"message_id": ..., "stop_reason": ...}``."""
+    ev = _new(Event)
+    ev.type = _MESSAGE_STOP
+    ev.data = {"message_id": message_id, "stop_reason": stop_reason}
+    ev._ts = _time_ns() // 1000
+    return ev
+
+
+def error_event(message: str) -> Event:
+    """An ``ERROR`` event: ``{"error": message}``."""
+    ev = _new(Event)
+    ev.type = _ERROR
+    ev.data = {"error": message}
+    ev._ts = _time_ns() // 1000
+    return ev
+
+
+def usage_event(prompt_tokens: int, completion_tokens: int, total_tokens: int) -> Event:
+    """A ``USAGE`` event: ``{"prompt_tokens", "completion_tokens", "total_tokens"}``."""
+    ev = _new(Event)
+    ev.type = _USAGE
+    ev.data = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": total_tokens,
+    }
+    ev._ts = _time_ns() // 1000
+    return ev
+
+
+def thinking_event(thinking: str) -> Event:
+    """A ``THINKING`` event: ``{"thinking": thinking}``."""
+    ev = _new(Event)
+    ev.type = _THINKING
+    ev.data = {"thinking": thinking}
+    ev._ts = _time_ns() // 1000
+    return ev

@@ -1,0 +1,402 @@
+"""Event: construction, validation, timestamps, equality, factories, dict form."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import time
+import types
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+import fastevents as fe
+
+UTC = timezone.utc
+T = fe.EventType
+NOON = datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def now_bounds() -> tuple[datetime, datetime]:
+    return datetime.fromtimestamp(time.time() - 1, UTC), datetime.fromtimestamp(
+        time.time() + 1, UTC
+    )
+
+
+# -- construction ----------------------------------------------------------------------
+
+
+def test_slots_are_plain_member_descriptors() -> None:
+    # The compiled stream core reads `type`, `data` and `_ts` at their slot offsets.
+    assert fe.Event.__slots__ == ("type", "data", "_ts")
+    for name in fe.Event.__slots__:
+        assert type(fe.Event.__dict__[name]) is types.MemberDescriptorType
+    ev = fe.Event(T.USAGE, {})
+    assert not hasattr(ev, "__dict__")
+    with pytest.raises(AttributeError):
+        ev.other = 1  # type: ignore[attr-defined]
+
+
+def test_omitted_timestamp_is_now_and_aware() -> None:
+    lo = datetime.now(UTC)
+    ev = fe.Event(T.TEXT_DELTA, {"text": "hi"})
+    hi = datetime.now(UTC)
+    ts = ev.timestamp
+    assert ts is not None and ts.utcoffset() == timedelta(0)
+    assert lo - timedelta(milliseconds=1) <= ts <= hi + timedelta(milliseconds=1)
+    ev.validate()
+
+
+def test_explicit_timestamp_is_kept() -> None:
+    tz = timezone(timedelta(hours=-5, minutes=-30))
+    dt = datetime(2024, 1, 1, 6, 30, tzinfo=tz)
+    ev = fe.Event(T.ERROR, {"error": "x"}, dt)
+    assert ev.timestamp == dt and ev.timestamp is not None
+    assert ev.timestamp.utcoffset() == tz.utcoffset(None)
+    assert fe.Event(T.ERROR, {}, timestamp=dt).timestamp == dt
+
+
+def test_naive_timestamp_is_taken_as_utc() -> None:
+    ev = fe.Event(T.ERROR, {}, datetime(2024, 1, 1, 12))
+    assert ev.timestamp == datetime(2024, 1, 1, 12, tzinfo=UTC)
+    assert ev.timestamp is not None and ev.timestamp.tzinfo is not None
+
+
+def test_explicit_none_timestamp_builds_an_invalid_event() -> None:
+    ev = fe.Event(T.ERROR, {"error": "x"}, None)
+    assert ev.timestamp is None
+    with pytest.raises(fe.InvalidEvent, match=r"^invalid event: timestamp cannot be zero$"):
+        ev.validate()
+
+
+@pytest.mark.parametrize("bad", [1.5, "2024-01-01T00:00:00Z", 0, date(2024, 1, 1), time.time_ns()])
+def test_timestamp_of_wrong_type_is_type_error(bad: object) -> None:
+    with pytest.raises(TypeError, match="timestamp must be a datetime or None"):
+        fe.Event(T.ERROR, {}, bad)  # type: ignore[arg-type]
+    ev = fe.Event(T.ERROR, {})
+    with pytest.raises(TypeError):
+        ev.timestamp = bad  # type: ignore[assignment]
+    ev.validate()  # unchanged
+
+
+def test_timestamp_setter() -> None:
+    ev = fe.Event(T.ERROR, {})
+    ev.timestamp = NOON
+    assert ev.timestamp == NOON
+    ev.timestamp = datetime(2000, 1, 1)
+    assert ev.timestamp == datetime(2000, 1, 1, tzinfo=UTC)
+    ev.timestamp = None
+    assert ev.timestamp is None
+
+
+def test_now_timestamp_is_exact_to_the_microsecond() -> None:
+    ev = fe.text_delta_event("x")
+    ts = ev.timestamp
+    assert ts is not None
+    micros = ev._ts  # what "now" events store: int microseconds since the epoch
+    assert isinstance(micros, int)
+    assert (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) == micros
+    assert ev.timestamp == ts  # stable across reads
+
+
+@pytest.mark.parametrize("value", range(8))
+def test_int_type_becomes_the_member(value: int) -> None:
+    ev = fe.Event(value, {})
+    assert ev.type is fe.EventType(value)
+    ev.validate()
+
+
+@pytest.mark.parametrize("bad", [999, -1, 8, "x", "TextDelta", None, 1.0, True, False])
+def test_bad_type_is_kept_and_validate_reports_it(bad: Any) -> None:
+    ev = fe.Event(bad, {})
+    assert ev.type is bad
+    with pytest.raises(fe.InvalidEvent, match="unknown event type"):
+        ev.validate()
+
+
+def test_bad_data_is_kept() -> None:
+    for data in (None, [], "text", 3, {1, 2}):
+        ev = fe.Event(T.USAGE, data)  # type: ignore[arg-type]
+        assert ev.data is data
+
+
+# -- validate --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("etype", "data", "ts", "message"),
+    [
+        (T.USAGE, {}, None, "timestamp cannot be zero"),
+        (999, None, None, "timestamp cannot be zero"),  # Go's order: timestamp first
+        (999, {}, NOON, "unknown event type: 999"),
+        (999, None, NOON, "unknown event type: 999"),  # then type
+        (-1, {}, NOON, "unknown event type: -1"),
+        ("x", {}, NOON, "unknown event type: 'x'"),
+        (None, {}, NOON, "unknown event type: None"),
+        (True, {}, NOON, "unknown event type: True"),
+        (T.USAGE, None, NOON, "data cannot be None"),
+        (T.USAGE, [], NOON, "data must be a dict, not list"),
+        (T.USAGE, "s", NOON, "data must be a dict, not str"),
+    ],
+)
+def test_validate_messages(etype: Any, data: Any, ts: Any, message: str) -> None:
+    with pytest.raises(fe.InvalidEvent) as info:
+        fe.Event(etype, data, ts).validate()
+    assert str(info.value) == f"invalid event: {message}"
+    assert info.value.detail == message
+    assert info.value.stream_id is None and info.value.op is None
+
+
+def test_validate_accepts_a_plain_int_type_set_later_and_dict_subclasses() -> None:
+    ev = fe.Event(T.USAGE, {})
+    ev.type = 3  # type: ignore[assignment]
+    ev.validate()
+
+    class D(dict):  # type: ignore[type-arg]
+        pass
+
+    fe.Event(T.USAGE, D(a=1)).validate()
+
+
+# -- equality, hashing, repr, pickling --------------------------------------------------
+
+
+def test_equality_compares_instants() -> None:
+    plus2 = timezone(timedelta(hours=2))
+    a = fe.Event(T.USAGE, {"n": 1}, NOON)
+    b = fe.Event(T.USAGE, {"n": 1}, NOON.astimezone(plus2))
+    assert a == b and not (a != b)
+    assert a != fe.Event(T.USAGE, {"n": 2}, NOON)
+    assert a != fe.Event(T.ERROR, {"n": 1}, NOON)
+    assert a != fe.Event(T.USAGE, {"n": 1}, NOON + timedelta(microseconds=1))
+    assert a != fe.Event(T.USAGE, {"n": 1}, None)
+    assert fe.Event(T.USAGE, {}, None) == fe.Event(T.USAGE, {}, None)
+    assert a != object() and a != "x"
+
+
+def test_equality_between_int_and_datetime_timestamps() -> None:
+    ev = fe.text_delta_event("hi")
+    ts = ev.timestamp
+    assert ts is not None
+    same = fe.Event(T.TEXT_DELTA, {"text": "hi"}, ts.astimezone(timezone(timedelta(hours=-7))))
+    assert ev == same and same == ev
+    assert ev != fe.Event(T.TEXT_DELTA, {"text": "hi"}, ts + timedelta(microseconds=1))
+
+
+def test_events_are_unhashable() -> None:
+    with pytest.raises(TypeError):
+        hash(fe.text_delta_event("x"))
+
+
+def test_repr() -> None:
+    ev = fe.Event(T.USAGE, {"n": 1}, NOON)
+    assert repr(ev) == "Event(EventType.USAGE, {'n': 1}, timestamp=2024-01-01T12:00:00.123456Z)"
+    assert repr(fe.Event(999, None, None)) == "Event(999, None, timestamp=None)"
+    odd = timezone(timedelta(seconds=30))
+    assert "Event(" in repr(fe.Event(T.USAGE, {}, datetime(1, 1, 1, tzinfo=odd)))  # never raises
+
+
+@pytest.mark.parametrize(
+    "ev",
+    [
+        fe.text_delta_event("hi"),
+        fe.Event(
+            T.USAGE,
+            {"n": [1, {"a": None}]},
+            datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+        ),
+        fe.Event(999, None, None),
+    ],
+    ids=["now", "aware", "invalid"],
+)
+def test_pickle_and_copy(ev: fe.Event) -> None:
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        again = pickle.loads(pickle.dumps(ev, protocol))
+        assert type(again) is fe.Event
+        assert again == ev and again.type == ev.type
+    shallow = copy.copy(ev)
+    assert shallow == ev and shallow.data is ev.data
+    deep = copy.deepcopy(ev)
+    assert deep == ev
+    if isinstance(ev.data, dict) and ev.data:
+        assert deep.data is not ev.data
+
+
+class MyEvent(fe.Event):
+    __slots__ = ()
+
+
+def test_subclass_round_trips_keep_the_class() -> None:
+    ev = MyEvent(T.ERROR, {"error": "x"}, NOON)
+    assert type(pickle.loads(pickle.dumps(ev))) is MyEvent
+    assert type(MyEvent.from_json(ev.to_json())) is MyEvent
+    assert type(MyEvent.from_dict(ev.to_dict())) is MyEvent
+
+
+# -- new_event and the factories --------------------------------------------------------
+
+
+def test_new_event() -> None:
+    lo, hi = now_bounds()
+    ev = fe.new_event(T.THINKING, {"thinking": "hm"})
+    assert ev.type is T.THINKING and ev.data == {"thinking": "hm"}
+    assert ev.timestamp is not None and lo <= ev.timestamp <= hi
+    assert fe.new_event(2, {}).type is T.CONTENT_END
+
+
+@pytest.mark.parametrize(
+    ("etype", "data", "message"),
+    [
+        (999, {}, "unknown event type: 999"),
+        (T.USAGE, None, "data cannot be None"),
+        (T.USAGE, [1], "data must be a dict, not list"),
+    ],
+)
+def test_new_event_rejects_invalid(etype: Any, data: Any, message: str) -> None:
+    with pytest.raises(fe.InvalidEvent) as info:
+        fe.new_event(etype, data)
+    assert str(info.value) == f"invalid event: {message}"
+
+
+FACTORIES: list[tuple[Callable[..., fe.Event], tuple[Any, ...], fe.EventType, dict[str, Any]]] = [
+    (fe.text_delta_event, ("hi",), T.TEXT_DELTA, {"text": "hi"}),
+    (fe.content_start_event, (0,), T.CONTENT_START, {"index": 0}),
+    (fe.content_end_event, (3,), T.CONTENT_END, {"index": 3}),
+    (fe.message_start_event, ("msg_1",), T.MESSAGE_START, {"message_id": "msg_1"}),
+    (
+        fe.message_stop_event,
+        ("msg_1", "end_turn"),
+        T.MESSAGE_STOP,
+        {"message_id": "msg_1", "stop_reason": "end_turn"},
+    ),
+    (fe.error_event, ("boom",), T.ERROR, {"error": "boom"}),
+    (
+        fe.usage_event,
+        (100, 50, 150),
+        T.USAGE,
+        {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
+    ),
+    (fe.thinking_event, ("hm",), T.THINKING, {"thinking": "hm"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("factory", "args", "etype", "data"), FACTORIES, ids=lambda x: getattr(x, "__name__", "")
+)
+def test_factories(
+    factory: Callable[..., fe.Event],
+    args: tuple[Any, ...],
+    etype: fe.EventType,
+    data: dict[str, Any],
+) -> None:
+    lo, hi = now_bounds()
+    ev = factory(*args)
+    assert type(ev) is fe.Event
+    assert ev.type is etype
+    assert ev.data == data and list(ev.data) == list(data)
+    assert ev.timestamp is not None and lo <= ev.timestamp <= hi
+    ev.validate()
+    assert fe.Event.from_json(ev.to_json()) == ev
+    assert factory(*args).data is not ev.data  # a fresh dict each time
+
+
+def test_usage_event_keyword_arguments() -> None:
+    ev = fe.usage_event(prompt_tokens=1, completion_tokens=2, total_tokens=3)
+    assert ev.data == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+
+
+# -- dict form ---------------------------------------------------------------------------
+
+
+def test_to_dict_is_the_wire_shape() -> None:
+    ev = fe.Event(T.USAGE, {"n": (1, 2), "s": "é"}, NOON)
+    d = ev.to_dict()
+    assert d == {
+        "type": "Usage",
+        "data": {"n": [1, 2], "s": "é"},
+        "timestamp": "2024-01-01T12:00:00.123456Z",
+    }
+    assert d["data"] is not ev.data
+    import json
+
+    assert d == json.loads(ev.to_json())
+
+
+def test_from_dict_round_trip() -> None:
+    for ev in [
+        fe.usage_event(1, 2, 3),
+        fe.Event(
+            T.ERROR, {"error": "x"}, datetime(2024, 5, 1, tzinfo=timezone(timedelta(hours=9)))
+        ),
+    ]:
+        again = fe.Event.from_dict(ev.to_dict())
+        assert again == ev
+        assert again.timestamp is not None and ev.timestamp is not None
+        assert again.timestamp.utcoffset() == ev.timestamp.utcoffset()
+
+
+def test_from_dict_accepts_members_ints_and_datetimes() -> None:
+    base = {"data": {"a": 1}, "timestamp": NOON}
+    assert fe.Event.from_dict({"type": T.ERROR, **base}).type is T.ERROR
+    assert fe.Event.from_dict({"type": 5, **base}).type is T.ERROR
+    ev = fe.Event.from_dict({"type": "Error", "data": {"a": 1}, "timestamp": datetime(2024, 1, 1)})
+    assert ev.timestamp == datetime(2024, 1, 1, tzinfo=UTC)
+    assert (
+        fe.Event.from_dict(
+            {"type": "Error", "data": {}, "timestamp": "2024-01-01T00:00:00Z", "extra": 1}
+        ).data
+        == {}
+    )
+
+
+def test_from_dict_owns_a_json_copy_of_data() -> None:
+    data: dict[str, Any] = {"list": [1, 2], "tuple": (1, 2)}
+    ev = fe.Event.from_dict({"type": "Usage", "data": data, "timestamp": NOON})
+    data["list"].append(3)
+    assert ev.data == {"list": [1, 2], "tuple": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("d", "message"),
+    [
+        (None, "event must be a dict, not NoneType"),
+        ([("type", "Error")], "event must be a dict, not list"),
+        ({"data": {}, "timestamp": "2024-01-01T00:00:00Z"}, "missing type"),
+        (
+            {"type": "Nope", "data": {}, "timestamp": "2024-01-01T00:00:00Z"},
+            "unknown event type: 'Nope'",
+        ),
+        ({"type": 999, "data": {}, "timestamp": "2024-01-01T00:00:00Z"}, "unknown event type: 999"),
+        (
+            {"type": True, "data": {}, "timestamp": "2024-01-01T00:00:00Z"},
+            "type must be a string, not boolean",
+        ),
+        (
+            {"type": 1.0, "data": {}, "timestamp": "2024-01-01T00:00:00Z"},
+            "type must be a string, not number",
+        ),
+        ({"type": "Error", "timestamp": "2024-01-01T00:00:00Z"}, "missing data"),
+        ({"type": "Error", "data": None, "timestamp": "2024-01-01T00:00:00Z"}, "missing data"),
+        (
+            {"type": "Error", "data": [1], "timestamp": "2024-01-01T00:00:00Z"},
+            "data must be a dict, not list",
+        ),
+        ({"type": "Error", "data": {}}, "missing timestamp"),
+        ({"type": "Error", "data": {}, "timestamp": 0}, "timestamp must be a string, not number"),
+        ({"type": "Error", "data": {}, "timestamp": "yesterday"}, "invalid timestamp 'yesterday'"),
+    ],
+)
+def test_from_dict_rejects_bad_input(d: Any, message: str) -> None:
+    with pytest.raises(fe.InvalidEvent) as info:
+        fe.Event.from_dict(d)
+    assert str(info.value).startswith(f"invalid event: {message}")
+
+
+@pytest.mark.parametrize(
+    "data", [{"x": float("nan")}, {"x": {1, 2}}, {"x": object()}, {(1, 2): "tuple key"}]
+)
+def test_from_dict_rejects_data_json_cannot_carry(data: dict[Any, Any]) -> None:
+    with pytest.raises(fe.InvalidEvent, match="cannot be encoded as JSON"):
+        fe.Event.from_dict({"type": "Usage", "data": data, "timestamp": NOON})

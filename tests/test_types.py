@@ -1,0 +1,102 @@
+"""EventType and BackpressurePolicy: values, wire names, parsing."""
+
+from __future__ import annotations
+
+import enum
+import pickle
+
+import pytest
+
+import fastevents as fe
+
+WIRE = {
+    fe.EventType.TEXT_DELTA: (0, "TextDelta"),
+    fe.EventType.CONTENT_START: (1, "ContentStart"),
+    fe.EventType.CONTENT_END: (2, "ContentEnd"),
+    fe.EventType.MESSAGE_START: (3, "MessageStart"),
+    fe.EventType.MESSAGE_STOP: (4, "MessageStop"),
+    fe.EventType.ERROR: (5, "Error"),
+    fe.EventType.USAGE: (6, "Usage"),
+    fe.EventType.THINKING: (7, "Thinking"),
+}
+
+
+def test_members_are_exactly_the_eight() -> None:
+    assert list(fe.EventType) == list(WIRE)
+    assert issubclass(fe.EventType, enum.IntEnum)
+
+
+@pytest.mark.parametrize("member", list(WIRE))
+def test_value_and_wire_name(member: fe.EventType) -> None:
+    value, name = WIRE[member]
+    assert member == value and int(member) == value
+    assert str(member) == name
+    assert format(member, "") == name
+    assert f"{member}" == name
+    assert member.wire_name == name
+    assert fe.EventType(value) is member
+
+
+@pytest.mark.parametrize("member", list(WIRE))
+def test_parse_round_trips(member: fe.EventType) -> None:
+    name = WIRE[member][1]
+    assert fe.EventType.parse(name) is member
+    assert fe.parse_event_type(name) is member
+    assert fe.parse_event_type(str(member)) is member
+
+
+def test_format_specs() -> None:
+    t = fe.EventType.USAGE
+    assert f"{t:>8}" == "   Usage"
+    assert f"{t:<7}|" == "Usage  |"
+    # A numeric spec still formats the value: IntEnum users rely on that.
+    assert f"{t:d}" == "6"
+    assert f"{t:03d}" == "006"
+
+
+def test_repr_names_the_member() -> None:
+    assert repr(fe.EventType.ERROR) == "<EventType.ERROR: 5>"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "textdelta", "TEXTDELTA", "Text Delta", " TextDelta", "TextDelta ", "TEXT_DELTA", "Nope"],
+)
+def test_parse_unknown_name_is_value_error(name: str) -> None:
+    with pytest.raises(ValueError, match="unknown event type") as info:
+        fe.EventType.parse(name)
+    assert repr(name) in str(info.value)
+    with pytest.raises(ValueError, match="unknown event type"):
+        fe.parse_event_type(name)
+
+
+@pytest.mark.parametrize(
+    "bad", [None, 0, 1.0, b"TextDelta", ["TextDelta"], fe.EventType.TEXT_DELTA]
+)
+def test_parse_non_string_is_type_error(bad: object) -> None:
+    with pytest.raises(TypeError, match="must be a str"):
+        fe.parse_event_type(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        fe.EventType.parse(bad)  # type: ignore[arg-type]
+
+
+def test_parse_accepts_str_subclass() -> None:
+    class Name(str):
+        pass
+
+    assert fe.parse_event_type(Name("Thinking")) is fe.EventType.THINKING
+
+
+def test_members_pickle() -> None:
+    for member in fe.EventType:
+        assert pickle.loads(pickle.dumps(member)) is member
+
+
+def test_backpressure_policy() -> None:
+    assert issubclass(fe.BackpressurePolicy, enum.IntEnum)
+    assert list(fe.BackpressurePolicy) == [fe.BackpressurePolicy.BLOCK, fe.BackpressurePolicy.DROP]
+    assert fe.BackpressurePolicy.BLOCK == 0
+    assert fe.BackpressurePolicy.DROP == 1
+    assert fe.BackpressurePolicy(1) is fe.BackpressurePolicy.DROP
+    with pytest.raises(ValueError):
+        fe.BackpressurePolicy(2)
