@@ -66,7 +66,7 @@ class _AsyncStream(Protocol):
     def _timeout_error(self, op: str) -> TimeoutError: ...
 
 
-def _resolve(fut: asyncio.Future[Any], value: Any = None) -> None:
+def resolve(fut: asyncio.Future[Any], value: Any = None) -> None:
     if not fut.done():
         fut.set_result(value)
 
@@ -79,10 +79,10 @@ def wake(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any]) -> bool:
     """
     if asyncio._get_running_loop() is loop:
         # Same thread as the waiter's loop: no need for the self-pipe round trip.
-        _resolve(fut)
+        resolve(fut)
         return True
     try:
-        loop.call_soon_threadsafe(_resolve, fut)
+        loop.call_soon_threadsafe(resolve, fut)
     except RuntimeError:
         return False
     return True
@@ -95,7 +95,7 @@ async def _wait(
     """Await a wake-up (or the deadline) for a parked waiter, leaving it unparked."""
     timer = None
     if deadline is not None:
-        timer = loop.call_at(deadline, _resolve, w.fut, _TIMED_OUT)
+        timer = loop.call_at(deadline, resolve, w.fut, _TIMED_OUT)
     try:
         await w.fut
     except BaseException:
@@ -119,23 +119,27 @@ def _expired(loop: asyncio.AbstractEventLoop, deadline: float | None) -> bool:
 
 async def receive(stream: _AsyncStream, timeout: float | None, op: str = "receive") -> Event:
     """``areceive``: the next event; ``StreamClosed`` once closed and drained."""
-    code, event = stream._recv_or_park(None)
-    if code == GOT:
-        return event  # type: ignore[return-value]
-    if code == CLOSED:
-        raise stream._error(StreamClosed, op)
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
+    loop = None
+    deadline = None
     while True:
-        expired = _expired(loop, deadline)
-        w = None if expired else stream._new_waiter(loop)
+        # Try without a waiter first: after a wake-up this usually succeeds, and a
+        # waiter costs a future.
+        code, event = stream._recv_or_park(None)
+        if code == GOT:
+            return event  # type: ignore[return-value]
+        if code == CLOSED:
+            raise stream._error(StreamClosed, op)
+        if loop is None:
+            loop = asyncio.get_running_loop()
+            deadline = None if timeout is None else loop.time() + timeout
+        if _expired(loop, deadline):
+            raise stream._timeout_error(op)
+        w = stream._new_waiter(loop)
         code, event = stream._recv_or_park(w)
         if code == GOT:
             return event  # type: ignore[return-value]
         if code == CLOSED:
             raise stream._error(StreamClosed, op)
-        if expired:
-            raise stream._timeout_error(op)
         await _wait(stream, w, loop, deadline, receivers=True)
 
 
@@ -164,22 +168,25 @@ async def send(stream: _AsyncStream, event: Event, timeout: float | None) -> Non
         return
     if policy == BackpressurePolicy.DROP:
         raise stream._error(StreamFull, "send")
-    await _send_blocking(stream, event, timeout, "send")
+    await send_blocking(stream, event, timeout, "send")
 
 
-async def _send_blocking(
+async def send_blocking(
     stream: _AsyncStream, event: Event, timeout: float | None, op: str
 ) -> None:
+    """Wait for room and send; the caller's own attempt found the stream full."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     while True:
-        expired = _expired(loop, deadline)
-        w = None if expired else stream._new_waiter(loop)
+        if _expired(loop, deadline):
+            raise stream._timeout_error(op)
+        w = stream._new_waiter(loop)
         if stream._send_or_park(w, event, op) == SENT:
             return
-        if expired:
-            raise stream._timeout_error(op)
         await _wait(stream, w, loop, deadline, receivers=False)
+        # Woken (or timed out): one attempt without a waiter before parking again.
+        if stream._send_or_park(None, event, op) == SENT:
+            return
 
 
 async def send_many(
@@ -197,7 +204,7 @@ async def send_many(
                 break
             # Full: wait for room for the next event (the wait pushes it).
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            await _send_blocking(stream, batch[sent], remaining, "send_many")
+            await send_blocking(stream, batch[sent], remaining, "send_many")
             sent += 1
     except (StreamClosed, TimeoutError) as exc:
         exc.sent = sent  # type: ignore[attr-defined]

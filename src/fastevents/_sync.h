@@ -10,6 +10,21 @@
 
 #include <stdint.h>
 
+/* A hint to the CPU inside a spin loop (lets the other hyper-thread run). */
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <intrin.h>
+#define fe_cpu_relax() _mm_pause()
+#elif defined(_MSC_VER) && defined(_M_ARM64)
+#include <intrin.h>
+#define fe_cpu_relax() __yield()
+#elif defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define fe_cpu_relax() __builtin_ia32_pause()
+#elif defined(__GNUC__) && (defined(__aarch64__) || defined(__arm__))
+#define fe_cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define fe_cpu_relax() ((void)0)
+#endif
+
 #ifdef _WIN32
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>

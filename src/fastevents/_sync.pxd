@@ -18,3 +18,4 @@ cdef extern from "_sync.h" nogil:
     void fe_cond_timedwait(fe_cond_t *c, fe_mutex_t *m, int64_t timeout_ns)
     int64_t fe_now_ns()
     int64_t fe_coarse_ns()
+    void fe_cpu_relax()
