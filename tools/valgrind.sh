@@ -52,7 +52,9 @@ if [ "$parse_only" -eq 0 ]; then
 command -v valgrind >/dev/null 2>&1 || {
     echo "valgrind.sh: valgrind not found (apt-get install -y valgrind)" >&2; exit 3; }
 
-if [ -z "${PYTHONPATH:-}" ] && compgen -G "$root/src/fastevents/_stream_c*.so" >/dev/null; then
+# Use the in-place build only when it was built for this very interpreter.
+ext_suffix=$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+if [ -z "${PYTHONPATH:-}" ] && [ -e "$root/src/fastevents/_stream_c$ext_suffix" ]; then
     export PYTHONPATH="$root/src"
 fi
 "$python" -c 'import fastevents as fe, sys; sys.exit(fe.CEventStream is None)' || {

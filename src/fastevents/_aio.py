@@ -31,10 +31,9 @@ a wake-up it passes the wake-up on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ._errors import StreamClosed, StreamFull
+from ._errors import StreamClosed, StreamError, StreamFull
 from ._event import Event
 from ._types import BackpressurePolicy
 
@@ -54,15 +53,19 @@ class _Waiter(Protocol):
 
 class _AsyncStream(Protocol):
     policy: BackpressurePolicy
-    stream_id: str | None
+
+    @property
+    def stream_id(self) -> str | None: ...
 
     def _new_waiter(self, loop: asyncio.AbstractEventLoop) -> Any: ...
     def _recv_or_park(self, w: Any) -> tuple[int, Event | None]: ...
     def _send_or_park(self, w: Any, event: Event, op: str) -> int: ...
-    def _send_some(self, batch: Sequence[Event], start: int, op: str) -> int: ...
+    def _send_some(self, batch: list[Event], start: int, op: str) -> int: ...
     def _unpark(self, w: Any) -> bool: ...
     def _pass_wake(self, receivers: bool) -> None: ...
-    def _error(self, cls: type[Exception], op: str, detail: str | None = None) -> Exception: ...
+    def _error(
+        self, cls: type[StreamError], op: str, detail: str | None = None
+    ) -> StreamError: ...
     def _timeout_error(self, op: str) -> TimeoutError: ...
 
 
@@ -190,7 +193,7 @@ async def send_blocking(
 
 
 async def send_many(
-    stream: _AsyncStream, batch: Sequence[Event], timeout: float | None
+    stream: _AsyncStream, batch: list[Event], timeout: float | None
 ) -> int:
     """``asend_many`` after the batch was validated."""
     policy = stream.policy
@@ -207,6 +210,6 @@ async def send_many(
             await send_blocking(stream, batch[sent], remaining, "send_many")
             sent += 1
     except (StreamClosed, TimeoutError) as exc:
-        exc.sent = sent  # type: ignore[attr-defined]
+        exc.sent = sent  # type: ignore[union-attr]  # TimeoutError is the builtin
         raise
     return sent

@@ -11,7 +11,7 @@ import operator
 import sys
 from typing import Any
 
-from ._errors import InvalidEvent, StreamFull
+from ._errors import InvalidEvent, StreamError, StreamFull
 from ._event import Event
 from ._types import BackpressurePolicy
 
@@ -111,9 +111,9 @@ def check_events(events: Any, stream_id: str | None, op: str) -> list[Event]:
 
 
 def stream_error(
-    cls: type[Exception], stream_id: str | None, op: str, buffer_size: int,
+    cls: type[StreamError], stream_id: str | None, op: str, buffer_size: int,
     detail: str | None = None,
-) -> Exception:
+) -> StreamError:
     """Build a stream's error; ``StreamFull`` also carries the buffer size."""
     if cls is StreamFull:
         return StreamFull(detail, stream_id=stream_id, op=op, buffer_size=buffer_size)

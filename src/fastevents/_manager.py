@@ -165,6 +165,8 @@ class StreamManager:
             return stream, False
         try:
             stream = self._stream_class(self._buffer_size, self._policy, stream_id=stream_id)
+            # From here on the stream records its send/receive activity for cleanup.
+            stream._touch()
         except BaseException:
             with self._lock:
                 if self._pending.get(stream_id) is mine:

@@ -13,8 +13,19 @@ from typing import TYPE_CHECKING
 
 from ._stream_py import PyEventStream
 
+__all__ = [
+    "EXTENSION_IMPORT_ERROR",
+    "IMPLEMENTATION",
+    "CEventStream",
+    "EventStream",
+    "PyEventStream",
+]
+
+if TYPE_CHECKING:
+    from ._stream_c import CEventStream as _CEventStream  # typed by _stream_c.pyi
+
 EXTENSION_IMPORT_ERROR: ImportError | None = None
-CEventStream: type | None
+CEventStream: type[_CEventStream] | None
 
 if os.environ.get("FASTEVENTS_NO_EXTENSIONS") or sys.implementation.name != "cpython":
     CEventStream = None

@@ -26,7 +26,7 @@ from ._args import (
     stream_error,
     timeout_error,
 )
-from ._errors import Cancelled, StreamClosed, StreamFull
+from ._errors import Cancelled, StreamClosed, StreamError, StreamFull
 from ._event import Event
 from ._types import BackpressurePolicy
 
@@ -123,7 +123,7 @@ class PyEventStream:
 
     # -- errors -----------------------------------------------------------------------
 
-    def _error(self, cls: type[Exception], op: str, detail: str | None = None) -> Exception:
+    def _error(self, cls: type[StreamError], op: str, detail: str | None = None) -> StreamError:
         return stream_error(cls, self._stream_id, op, self._buffer_size, detail)
 
     def _timeout_error(self, op: str) -> TimeoutError:
@@ -202,7 +202,7 @@ class PyEventStream:
                 self._send(batch[sent], remaining, None, "send_many", _BLOCK)
                 sent += 1
         except (StreamClosed, TimeoutError) as exc:
-            exc.sent = sent  # type: ignore[attr-defined]
+            exc.sent = sent  # type: ignore[union-attr]  # TimeoutError is the builtin
             raise
         return sent
 

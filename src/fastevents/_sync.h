@@ -26,7 +26,9 @@
 #endif
 
 #ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
+#endif
 #include <windows.h>
 
 typedef SRWLOCK fe_mutex_t;
@@ -50,11 +52,14 @@ static inline void fe_cond_timedwait(fe_cond_t *c, fe_mutex_t *m, int64_t timeou
     SleepConditionVariableSRW(c, m, ms, 0);
 }
 static inline int64_t fe_now_ns(void) {
-    static LARGE_INTEGER freq; /* set once; QueryPerformanceFrequency never changes */
-    LARGE_INTEGER t;
-    if (freq.QuadPart == 0) QueryPerformanceFrequency(&freq);
+    /* The frequency is fixed at boot and cheap to read: read it every time rather than
+     * caching it in a static that two threads may write at once (a data race under
+     * free-threading). Split like CPython's _PyTime_MulDiv: exact, and no overflow. */
+    LARGE_INTEGER freq, t;
+    QueryPerformanceFrequency(&freq);
     QueryPerformanceCounter(&t);
-    return (int64_t)((double)t.QuadPart * 1e9 / (double)freq.QuadPart);
+    return (t.QuadPart / freq.QuadPart) * 1000000000
+           + (t.QuadPart % freq.QuadPart) * 1000000000 / freq.QuadPart;
 }
 /* Cheap clock for activity stamps, read on every send and receive. */
 static inline int64_t fe_coarse_ns(void) { return (int64_t)GetTickCount64() * 1000000; }

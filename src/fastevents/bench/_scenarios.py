@@ -257,7 +257,10 @@ def p6_from_json(impl: str, n: int) -> Body:
     """P6: parse one wire event n times (``Event.from_json`` vs ``json.loads`` +
     ``datetime.fromisoformat``); both read the same string, written by ``to_json``."""
     _check_impl(impl)
-    wire = sample_event().to_json()
+    # A fixed timestamp with all six fraction digits: "now" could end in zeros, which
+    # to_json trims, and 3.10's fromisoformat reads only 3 or 6 fraction digits.
+    wire = fe.Event(fe.EventType.TEXT_DELTA, {"text": TOKEN},
+                    datetime(2024, 1, 1, 12, 0, 0, 123457, tzinfo=timezone.utc)).to_json()
     if impl == "fastevents":
         from_json = fe.Event.from_json
 
