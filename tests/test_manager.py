@@ -52,7 +52,7 @@ class Bg:
     def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
         try:
             self.result = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             self.exc = exc
         finally:
             self.done.set()
@@ -205,7 +205,7 @@ def test_empty_id_is_value_error(manager_factory: Factory) -> None:
     m = manager_factory(10)
     m.create_stream("a")
     for method in _id_methods(m):
-        with pytest.raises(ValueError, match="^stream ID cannot be empty$"):
+        with pytest.raises(ValueError, match=r"^stream ID cannot be empty$"):
             method("")
     assert ("" in m) is False
     assert m.list_streams() == ["a"]

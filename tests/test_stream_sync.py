@@ -47,7 +47,7 @@ class Bg:
     def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
         try:
             self.result = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             self.exc = exc
         finally:
             self.done.set()
@@ -180,7 +180,8 @@ def test_receive_returns_the_very_object(stream_cls: type) -> None:
     assert got[0] is e3 and got[1] is e4
     s.send(e1)
     s.close()
-    assert [x for x in s][0] is e1
+    drained = list(s)  # iteration ends once closed and drained
+    assert len(drained) == 1 and drained[0] is e1
 
 
 def test_fifo_order_and_len(stream_cls: type) -> None:
@@ -195,7 +196,7 @@ def test_fifo_order_and_len(stream_cls: type) -> None:
         out.append(s.receive(timeout=1))
     assert len(s) == 0
     assert [o.data["text"] for o in out] == [str(i) for i in range(50)]
-    assert all(a is b for a, b in zip(out, events))
+    assert all(a is b for a, b in zip(out, events, strict=True))
 
 
 def test_try_send_and_try_receive(stream_cls: type) -> None:
@@ -431,7 +432,7 @@ def test_close_lets_blocked_iterators_drain_then_end(stream_cls: type) -> None:
         s.send(e)
     s.close()
     got = consumer.join()
-    assert len(got) == 5 and all(a is b for a, b in zip(got, events))
+    assert len(got) == 5 and all(a is b for a, b in zip(got, events, strict=True))
 
 
 def test_buffered_events_survive_close(stream_cls: type) -> None:
@@ -514,7 +515,7 @@ def test_send_many_basic(stream_cls: type) -> None:
     assert s.send_many([]) == 0
     assert s.send_many(iter([ev(5), ev(6)])) == 2  # any iterable
     got = s.receive_many(10, timeout=1)
-    assert got[:5] == events and all(a is b for a, b in zip(got, events))
+    assert got[:5] == events and all(a is b for a, b in zip(got, events, strict=True))
     assert [g.data["text"] for g in got] == [str(i) for i in range(7)]
 
 
@@ -557,7 +558,7 @@ def test_send_many_block_waits_for_room(stream_cls: type) -> None:
     while len(got) < 6:
         got.extend(s.receive_many(6, timeout=JOIN))
     assert bg.join() == 6
-    assert got == events and all(a is b for a, b in zip(got, events))
+    assert got == events and all(a is b for a, b in zip(got, events, strict=True))
 
 
 def test_send_many_timeout_carries_sent(stream_cls: type) -> None:
@@ -632,7 +633,7 @@ def test_iteration_ends_on_close_and_drain(stream_cls: type) -> None:
     s.send_many(events)
     s.close()
     got = list(s)
-    assert got == events and all(a is b for a, b in zip(got, events))
+    assert got == events and all(a is b for a, b in zip(got, events, strict=True))
     assert list(s) == []
 
 
@@ -797,7 +798,7 @@ def _interrupted_by_ctrl_c(call: Callable[[], Any], unblock: Callable[[], Any]) 
             call()
         except KeyboardInterrupt:
             got = True
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             pass
         if not got:
             try:

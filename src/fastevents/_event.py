@@ -105,7 +105,7 @@ class Event:
     """
 
     # The order is the documented one; the compiled core finds each slot by name.
-    __slots__ = ("type", "data", "_ts")  # noqa: RUF023
+    __slots__ = ("type", "data", "_ts")
 
     type: EventType
     data: dict[str, Any]
