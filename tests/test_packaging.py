@@ -40,7 +40,7 @@ VERSION_STR = VERSION.group(1)
 SDIST_ROOT = f"fastevents_stream-{VERSION_STR}"
 
 # Sources only the build needs: in the sdist, never in a wheel.
-BUILD_SOURCES = ("_stream_c.pyx", "_sync.pxd", "_sync.h")
+BUILD_SOURCES = ("_stream_c.pyx", "_core.pxd", "_sync.pxd", "_sync.h")
 JUNK = re.compile(r"(__pycache__/|\.py[cod]$|\.so$|\.pyd$|\.c$|\.html$|\.o$)")
 
 
