@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import fastevents as fe
-from fastevents import _wire
+from fastevents import _rfc3339, _wire
 
 UTC = timezone.utc
 T = fe.EventType
@@ -163,7 +163,7 @@ def test_go_events_known_values() -> None:
     ],
 )
 def test_format_rfc3339(ts: datetime, text: str) -> None:
-    assert _wire.format_rfc3339(ts) == text
+    assert _rfc3339.format_rfc3339(ts) == text
     event = fe.Event(T.ERROR, {"error": "x"}, ts)
     assert event.to_json() == '{"type":"Error","data":{"error":"x"},"timestamp":"' + text + '"}'
     again = fe.Event.from_json(event.to_json())
@@ -171,9 +171,9 @@ def test_format_rfc3339(ts: datetime, text: str) -> None:
 
 
 def test_format_int_microseconds() -> None:
-    assert _wire.format_rfc3339(0) == "1970-01-01T00:00:00Z"
-    assert _wire.format_rfc3339(1_704_110_400_123_456) == "2024-01-01T12:00:00.123456Z"
-    assert _wire.format_rfc3339(-1) == "1969-12-31T23:59:59.999999Z"
+    assert _rfc3339.format_rfc3339(0) == "1970-01-01T00:00:00Z"
+    assert _rfc3339.format_rfc3339(1_704_110_400_123_456) == "2024-01-01T12:00:00.123456Z"
+    assert _rfc3339.format_rfc3339(-1) == "1969-12-31T23:59:59.999999Z"
 
 
 def test_to_json_layout() -> None:
@@ -348,12 +348,12 @@ INVALID_TIMESTAMPS = [
 def warm(s: str) -> None:
     """Run the strict parser once, so the caches behind the fast paths hold `s`'s parts."""
     try:
-        _wire.parse_strict(s)
+        _rfc3339.parse_strict(s)
     except ValueError:
         pass
     if len(s) >= 19:
         try:
-            _wire.parse_strict(s[:19] + "Z")
+            _rfc3339.parse_strict(s[:19] + "Z")
         except ValueError:
             pass
 
@@ -363,9 +363,9 @@ def warm(s: str) -> None:
 def test_parse_valid(text: str, want: datetime, warmed: bool) -> None:
     if warmed:
         warm(text)
-    got = _wire.parse_rfc3339(text)
+    got = _rfc3339.parse_rfc3339(text)
     assert same_moment_and_offset(got, want)
-    assert same_moment_and_offset(_wire.parse_strict(text), want)
+    assert same_moment_and_offset(_rfc3339.parse_strict(text), want)
     assert reference_parse(text) == want
     envelope = '{"type":"Error","data":{},"timestamp":"' + text + '"}'
     ts = fe.Event.from_json(envelope).timestamp
@@ -379,7 +379,7 @@ def test_parse_invalid(text: str, warmed: bool) -> None:
         warm(text)
     assert reference_parse(text) is None
     with pytest.raises(ValueError):
-        _wire.parse_rfc3339(text)
+        _rfc3339.parse_rfc3339(text)
     envelope = '{"type":"Error","data":{},"timestamp":' + json.dumps(text) + "}"
     with pytest.raises(fe.InvalidEvent, match="invalid timestamp") as info:
         fe.Event.from_json(envelope)
@@ -388,14 +388,14 @@ def test_parse_invalid(text: str, warmed: bool) -> None:
 
 def test_parse_rfc3339_type_error() -> None:
     with pytest.raises(TypeError):
-        _wire.parse_rfc3339(20240101)  # type: ignore[arg-type]
+        _rfc3339.parse_rfc3339(20240101)  # type: ignore[arg-type]
 
 
 def test_offsets_share_tzinfo_objects() -> None:
-    a = _wire.parse_strict("2024-01-01T12:00:00+05:30")
-    b = _wire.parse_strict("2030-06-01T00:00:00+05:30")
+    a = _rfc3339.parse_strict("2024-01-01T12:00:00+05:30")
+    b = _rfc3339.parse_strict("2030-06-01T00:00:00+05:30")
     assert a.tzinfo is b.tzinfo
-    assert _wire.parse_strict("2024-01-01T12:00:00+00:00").tzinfo is UTC
+    assert _rfc3339.parse_strict("2024-01-01T12:00:00+00:00").tzinfo is UTC
 
 
 # Near-valid timestamps: every field drawn from a range that straddles its limits.
@@ -454,7 +454,7 @@ _timestamp_soup = st.text(alphabet='0123456789-:.TtZz+ ,"\\', min_size=15, max_s
 def test_fast_and_strict_paths_agree_with_the_reference(text: str) -> None:
     warm(text)  # so that the fast paths are live for this date-time
     want = reference_parse(text)
-    for parse in (_wire.parse_rfc3339, _wire.parse_strict):
+    for parse in (_rfc3339.parse_rfc3339, _rfc3339.parse_strict):
         if want is None:
             with pytest.raises(ValueError):
                 parse(text)
@@ -490,7 +490,7 @@ def test_fast_path_is_taken_for_the_written_layout(monkeypatch: pytest.MonkeyPat
         raise AssertionError("took the general path")
 
     monkeypatch.setattr(_wire, "_event_from_text", general_path)
-    if _wire._fromisoformat is None:
+    if _rfc3339._fromisoformat is None:
         pytest.skip("the read fast path needs datetime.fromisoformat of Python 3.11+")
     for line in lines:
         fe.Event.from_json(line)
@@ -506,8 +506,8 @@ def test_caches_are_bounded_and_stay_correct() -> None:
     for _ in range(2):
         texts = [ev.to_json() for ev in events]
         assert [fe.Event.from_json(t) for t in texts] == events
-    assert len(_wire._prefixes) <= _wire._PREFIX_CACHE_MAX
-    assert len(_wire._seconds_text) <= _wire._SECONDS_CACHE_MAX
+    assert len(_rfc3339._prefixes) <= _rfc3339._PREFIX_CACHE_MAX
+    assert len(_rfc3339._seconds_text) <= _rfc3339._SECONDS_CACHE_MAX
 
 
 def test_concurrent_use_of_the_caches() -> None:

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from time import time_ns as _time_ns
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import _wire
+from . import _rfc3339, _wire
 from ._errors import InvalidEvent
+from ._rfc3339 import EPOCH, UTC, RawTimestamp
 from ._types import MEMBERS, WIRE_NAMES, EventType
-from ._wire import EPOCH, UTC, RawTimestamp
 
 __all__ = [
     "Event",
@@ -235,7 +235,7 @@ class Event:
         shown_type = f"EventType.{etype.name}" if etype.__class__ is EventType else repr(etype)
         ts = self._ts
         try:
-            shown_ts = "None" if ts is None else _wire.format_rfc3339(ts)
+            shown_ts = "None" if ts is None else _rfc3339.format_rfc3339(ts)
         except Exception:
             shown_ts = repr(ts)
         return f"{type(self).__name__}({shown_type}, {self.data!r}, timestamp={shown_ts})"
