@@ -82,7 +82,11 @@ class PyEventStream:
         _forksafe.register(self)
 
     def _new_locks(self) -> None:
-        self._lock = threading.Lock()
+        # An RLock, though never re-entered: Condition.wait() re-takes a plain Lock with an
+        # interruptible acquire, so a Ctrl-C landing while the lock is contended leaves it
+        # released, and the `with` block then releases a lock this thread does not hold.
+        # RLock's _acquire_restore (C) re-takes it without being interruptible.
+        self._lock = threading.RLock()
         self._not_empty = threading.Condition(self._lock)
         self._not_full = threading.Condition(self._lock)
 
