@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -839,6 +840,17 @@ def test_ctrl_c_interrupts_receive(stream_cls: type) -> None:
 def test_ctrl_c_interrupts_send(stream_cls: type) -> None:
     s = full_stream(stream_cls, 1, BLOCK)
     assert _interrupted_by_ctrl_c(lambda: s.send(ev(1)), _unclose(s))
+    assert len(s) == 1
+
+
+@ctrl_c
+def test_ctrl_c_during_send_releases_the_event(stream_cls: type) -> None:
+    """An interrupted send drops the reference it took for the buffer (no leak)."""
+    s = full_stream(stream_cls, 1, BLOCK)
+    event = ev(1)
+    before = sys.getrefcount(event)
+    assert _interrupted_by_ctrl_c(lambda: s.send(event, timeout=30), _unclose(s))
+    assert sys.getrefcount(event) == before
     assert len(s) == 1
 
 

@@ -397,9 +397,11 @@ cdef class CEventStream:
                 if woken.chain != NULL:
                     self._wake(woken.chain)
                 return r
-            if PyErr_CheckSignals() < 0:
-                Py_DECREF(<object>ev)
-                return -1
+            try:
+                PyErr_CheckSignals()   # declared `except -1`: raises, e.g. KeyboardInterrupt
+            except BaseException:
+                Py_DECREF(<object>ev)  # the ring's reference: this event never went in
+                raise
 
     def send(self, event, *, timeout=None, cancel=None):
         """Send an event; under BLOCK wait for room (see the README for every rule)."""
