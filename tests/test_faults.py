@@ -487,3 +487,80 @@ def test_close_races_async_waiters(stream_cls: type) -> None:
         else:
             assert all(r == [] for r in out["results"])
             assert list(s) == []
+
+
+# -- Ctrl-C during an async wait --------------------------------------------------------------
+
+ASYNC_CTRL_C_CHILD = r'''
+import asyncio, sys, time
+import fastevents as fe
+
+cls = getattr(fe, sys.argv[1])
+for op in ("areceive", "asend"):
+    s = cls(1)
+    if op == "asend":
+        s.send(fe.text_delta_event("filler"))
+
+    async def main():
+        print(f"READY {op}", flush=True)
+        if op == "areceive":
+            await s.areceive()
+        else:
+            await s.asend(fe.text_delta_event("x"))
+
+    try:
+        asyncio.run(main())
+        print(f"WRONG {op} returned", flush=True)
+    except KeyboardInterrupt:
+        latency = time.monotonic() - float(sys.stdin.readline())
+        # The interrupted task consumed nothing and enqueued nothing; the stream still works.
+        if op == "asend":
+            ok = len(s) == 1 and s.receive(timeout=1).data == {"text": "filler"}
+        else:
+            s.send(fe.text_delta_event("y"))
+            ok = s.receive(timeout=1).data == {"text": "y"} and len(s) == 0
+        print(f"RESULT {op} {latency!r} {int(ok)}", flush=True)
+print("DONE", flush=True)
+'''
+
+
+def test_ctrl_c_interrupts_async_waits(stream_cls: type, tmp_path: Path) -> None:
+    """SIGINT while a task awaits areceive/asend under asyncio.run: KeyboardInterrupt
+    within the bound, and the cancelled wait left the stream exactly as it was."""
+    script = tmp_path / "async_ctrl_c_child.py"
+    script.write_text(ASYNC_CTRL_C_CHILD)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), twin_name(stream_cls)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=child_env(),
+    )
+    reader = LineReader(proc)
+    results: dict[str, tuple[float, bool]] = {}
+    try:
+        deadline = time.monotonic() + CHILD_TIMEOUT
+        assert proc.stdin is not None
+        for op in ("areceive", "asend"):
+            assert reader.get(deadline) == f"READY {op}"
+            time.sleep(0.15)  # let the task park
+            proc.stdin.write(f"{time.monotonic()!r}\n")
+            proc.stdin.flush()
+            os.kill(proc.pid, signal.SIGINT)
+            tag, got_op, latency, ok = reader.get(deadline).split()
+            assert (tag, got_op) == ("RESULT", op)
+            results[op] = (float(latency), ok == "1")
+        assert reader.get(deadline) == "DONE"
+        assert proc.wait(CHILD_TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        reader.thread.join(10)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except BrokenPipeError:
+                pass
+    assert all(ok for _, ok in results.values()), results
+    slow = {op: lat for op, (lat, _) in results.items() if not 0 <= lat < CTRL_C_BOUND}
+    assert not slow, f"KeyboardInterrupt later than {CTRL_C_BOUND}s after SIGINT: {slow}"
