@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 import fastevents as fe
+from _bg import JOIN, Bg
 
 BLOCK = fe.BackpressurePolicy.BLOCK
 DROP = fe.BackpressurePolicy.DROP
 
-JOIN = 10.0
 # Seconds. A stream left alone for IDLE_SLEEP is idle past THRESHOLD (a lower bound, so
 # deterministic); a stream used just before cleanup_inactive(THRESHOLD) would need the
 # thread to stall for THRESHOLD between two statements to be misjudged.
@@ -37,32 +37,6 @@ Factory = Callable[..., fe.StreamManager]
 
 def ev(i: int = 0) -> fe.Event:
     return fe.text_delta_event(str(i))
-
-
-class Bg:
-    """Run a call in a daemon thread; ``join()`` returns its result or raises its error."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self.result: Any = None
-        self.exc: BaseException | None = None
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True)
-        self.thread.start()
-
-    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
-        try:
-            self.result = fn(*args, **kwargs)
-        except BaseException as exc:
-            self.exc = exc
-        finally:
-            self.done.set()
-
-    def join(self, timeout: float = JOIN) -> Any:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "background call did not finish"
-        if self.exc is not None:
-            raise self.exc
-        return self.result
 
 
 # -- construction ------------------------------------------------------------------------

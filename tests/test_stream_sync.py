@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 import fastevents as fe
+from _bg import JOIN, Bg
 
 BLOCK = fe.BackpressurePolicy.BLOCK
 DROP = fe.BackpressurePolicy.DROP
 
-JOIN = 10.0  # seconds a background call may take before the test calls it hung
 SETTLE = 0.1  # time given to a background call to reach its wait
 
 
@@ -33,42 +33,6 @@ def ev(i: int = 0) -> fe.Event:
 def bad_event() -> fe.Event:
     """An Event whose validate() fails (explicit None timestamp)."""
     return fe.Event(fe.EventType.TEXT_DELTA, {"text": "x"}, timestamp=None)
-
-
-class Bg:
-    """Run a call in a daemon thread; ``join()`` returns its result or raises its error."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self.result: Any = None
-        self.exc: BaseException | None = None
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True)
-        self.thread.start()
-
-    def _run(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
-        try:
-            self.result = fn(*args, **kwargs)
-        except BaseException as exc:
-            self.exc = exc
-        finally:
-            self.done.set()
-
-    @property
-    def waiting(self) -> bool:
-        return not self.done.is_set()
-
-    def join(self, timeout: float = JOIN) -> Any:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "background call did not finish"
-        if self.exc is not None:
-            raise self.exc
-        return self.result
-
-    def error(self, timeout: float = JOIN) -> BaseException:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "background call did not finish"
-        assert self.exc is not None, f"expected an error, got {self.result!r}"
-        return self.exc
 
 
 def started(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Bg:
