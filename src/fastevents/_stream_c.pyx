@@ -210,6 +210,22 @@ cdef inline bint fast_valid(object ev) noexcept:
     return p != NULL and p != Py_None
 
 
+cdef inline int64_t deadline_after(double timeout) noexcept nogil:
+    """The fe_now_ns() deadline for a timeout in seconds; -1 for "wait forever"."""
+    return fe_now_ns() + <int64_t>(timeout * 1e9) if timeout >= 0 else -1
+
+
+cdef inline int64_t next_slice(int64_t deadline) noexcept nogil:
+    """How long the next GIL-free wait may be, in ns; 0 once the deadline has passed."""
+    cdef int64_t remaining
+    if deadline < 0:
+        return WAIT_SLICE_NS
+    remaining = deadline - fe_now_ns()
+    if remaining <= 0:
+        return 0
+    return remaining if remaining < WAIT_SLICE_NS else WAIT_SLICE_NS
+
+
 cdef inline double timeout_arg(object timeout) except? -2.0:
     """-1.0 for "wait forever", else seconds >= 0."""
     if timeout is None:
@@ -364,10 +380,8 @@ cdef class CEventStream:
         (deadline passed); on an exception (signal, cancel) the caller's ref is dropped."""
         cdef Core *c = &self.core
         cdef Wake woken = NO_WAKE
-        cdef int64_t deadline = -1, slice_ns, now
+        cdef int64_t deadline = deadline_after(timeout), slice_ns
         cdef int r = R_WOULD_WAIT
-        if timeout >= 0:
-            deadline = fe_now_ns() + <int64_t>(timeout * 1e9)
         while True:
             try:
                 if cancel is not None and cancel.is_set():
@@ -375,13 +389,9 @@ cdef class CEventStream:
             except BaseException:
                 Py_DECREF(<object>ev)
                 raise
-            slice_ns = WAIT_SLICE_NS
-            if deadline >= 0:
-                now = fe_now_ns()
-                if now >= deadline:
-                    return R_WOULD_WAIT
-                if deadline - now < slice_ns:
-                    slice_ns = deadline - now
+            slice_ns = next_slice(deadline)
+            if slice_ns == 0:
+                return R_WOULD_WAIT
             with nogil:
                 fe_mutex_lock(&c.mu)
                 r = push_locked(c, ev, &woken)
@@ -448,10 +458,8 @@ cdef class CEventStream:
         cdef double t = timeout_arg(timeout)
         cdef int policy = self.core.policy
         cdef Py_ssize_t n = len(batch), sent = 0
-        cdef int64_t deadline = -1
+        cdef int64_t deadline = deadline_after(t)
         cdef double remaining
-        if t >= 0:
-            deadline = fe_now_ns() + <int64_t>(t * 1e9)
         try:
             while True:
                 sent += self._push_some(batch, sent, "send_many")
@@ -533,20 +541,14 @@ cdef class CEventStream:
     cdef int _receive_wait(self, PyObject **ev, Wake *woken, double timeout,
                            object cancel, str op) except -1:
         cdef Core *c = &self.core
-        cdef int64_t deadline = -1, slice_ns, now
+        cdef int64_t deadline = deadline_after(timeout), slice_ns
         cdef int r = R_WOULD_WAIT
-        if timeout >= 0:
-            deadline = fe_now_ns() + <int64_t>(timeout * 1e9)
         while True:
             if cancel is not None and cancel.is_set():
                 raise self._error(Cancelled, op)
-            slice_ns = WAIT_SLICE_NS
-            if deadline >= 0:
-                now = fe_now_ns()
-                if now >= deadline:
-                    raise timeout_error(self.stream_id, op)
-                if deadline - now < slice_ns:
-                    slice_ns = deadline - now
+            slice_ns = next_slice(deadline)
+            if slice_ns == 0:
+                raise timeout_error(self.stream_id, op)
             with nogil:
                 fe_mutex_lock(&c.mu)
                 r = pop_locked(c, ev, woken)
@@ -685,7 +687,7 @@ cdef class CEventStream:
         """Send from a task; suspends only when it must wait for room."""
         if not fast_valid(event):
             check_event(event, self.stream_id, "send")
-        cdef double t = -1.0 if timeout is None else timeout_arg(timeout)
+        cdef double t = timeout_arg(timeout)
         cdef int policy = self.core.policy   # read once, when the send starts
         cdef int r = self._try_push(event)
         if r == R_DONE:
@@ -698,7 +700,7 @@ cdef class CEventStream:
 
     async def areceive(self, *, timeout=None):
         """Receive from a task; suspends only when the stream is empty."""
-        cdef double t = -1.0 if timeout is None else timeout_arg(timeout)
+        cdef double t = timeout_arg(timeout)
         ev = self._try_pop()
         if ev is not None:
             return ev

@@ -224,6 +224,17 @@ class PyEventStream:
         self._wake_all(woken)
         return len(chunk)
 
+    def _next_slice(self, deadline: float | None, cancel: Any, op: str) -> float:
+        """How long the next wait slice may be; raises once cancelled or past the deadline."""
+        if cancel is not None and cancel.is_set():
+            raise self._error(Cancelled, op)
+        if deadline is None:
+            return WAIT_SLICE
+        remaining = deadline - monotonic()
+        if remaining <= 0:
+            raise self._timeout_error(op)
+        return min(WAIT_SLICE, remaining)
+
     def _wait_for_room(self, timeout: float | None, cancel: Any, op: str) -> None:
         """Wait (lock held) until there is room; raise on close, timeout, cancel."""
         deadline = None if timeout is None else monotonic() + timeout
@@ -232,14 +243,7 @@ class PyEventStream:
             while len(self._buf) >= self._buffer_size:
                 if self._closed:
                     raise self._error(StreamClosed, op)
-                if cancel is not None and cancel.is_set():
-                    raise self._error(Cancelled, op)
-                slice_ = WAIT_SLICE
-                if deadline is not None:
-                    slice_ = min(slice_, deadline - monotonic())
-                    if slice_ <= 0:
-                        raise self._timeout_error(op)
-                self._not_full.wait(slice_)
+                self._not_full.wait(self._next_slice(deadline, cancel, op))
             if self._closed:
                 raise self._error(StreamClosed, op)
         finally:
@@ -253,14 +257,7 @@ class PyEventStream:
             while not self._buf:
                 if self._closed:
                     return False
-                if cancel is not None and cancel.is_set():
-                    raise self._error(Cancelled, op)
-                slice_ = WAIT_SLICE
-                if deadline is not None:
-                    slice_ = min(slice_, deadline - monotonic())
-                    if slice_ <= 0:
-                        raise self._timeout_error(op)
-                self._not_empty.wait(slice_)
+                self._not_empty.wait(self._next_slice(deadline, cancel, op))
             return True
         finally:
             self._recv_waiting -= 1
