@@ -5,6 +5,7 @@ This module only re-exports; each name lives in a small module of its own.
 
 from ._errors import (
     Cancelled,
+    HistoryLost,
     InvalidEvent,
     StreamClosed,
     StreamError,
@@ -36,6 +37,7 @@ from ._stream import (
     EventStream,
     PyEventStream,
 )
+from ._stream_abc import Stream
 from ._types import BackpressurePolicy, EventType, parse_event_type
 from ._version import __version__
 
@@ -48,8 +50,10 @@ __all__ = [
     "Event",
     "EventStream",
     "EventType",
+    "HistoryLost",
     "InvalidEvent",
     "PyEventStream",
+    "Stream",
     "StreamClosed",
     "StreamError",
     "StreamExists",

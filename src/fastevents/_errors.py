@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "Cancelled",
+    "HistoryLost",
     "InvalidEvent",
     "StreamClosed",
     "StreamError",
@@ -140,6 +141,34 @@ class Cancelled(StreamError):
     """A ``cancel=`` token fired while the operation was waiting."""
 
     kind = "operation cancelled"
+
+
+class HistoryLost(StreamError):
+    """``replay(after)`` (or a resume) needs events that fell out of the stream's history.
+
+    ``oldest`` is the lowest sequence number still replayable (``None`` when history
+    keeps nothing), so a caller can tell how much was lost.
+    """
+
+    kind = "history lost"
+
+    oldest: int | None
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        stream_id: str | None = None,
+        op: str | None = None,
+        oldest: int | None = None,
+    ) -> None:
+        super().__init__(detail, stream_id=stream_id, op=op)
+        self.oldest = oldest
+
+    def _fields(self) -> dict[str, Any]:
+        fields = super()._fields()
+        fields["oldest"] = self.oldest
+        return fields
 
 
 # BaseExceptionGroup is 3.11+; a group is the analogue of a Go error joining several
