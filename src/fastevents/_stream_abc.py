@@ -16,7 +16,9 @@ import abc
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from types import TracebackType
+from typing import Any, NoReturn, SupportsIndex
 
+from ._args import refuse_copy
 from ._event import Event
 from ._types import BackpressurePolicy
 
@@ -160,6 +162,20 @@ class Stream(abc.ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+    # -- copying ----------------------------------------------------------------------
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        """Streams refuse ``pickle``: they are live state (locks, waiting tasks)."""
+        raise refuse_copy(self)
+
+    def __copy__(self) -> NoReturn:
+        """Streams refuse ``copy.copy``: share the object itself."""
+        raise refuse_copy(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NoReturn:
+        """Streams refuse ``copy.deepcopy``: share the object itself."""
+        raise refuse_copy(self)
 
     # -- async ----------------------------------------------------------------------
 
