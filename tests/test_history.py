@@ -376,7 +376,7 @@ def test_resume_with_a_live_producer(stream_cls: type) -> None:
     seen: list[int] = []
     last = 0
     stops = [50, 120, 121, 300]
-    for stop in stops + [None]:
+    for stop in [*stops, None]:
         for n, e in s.entries(after=last if seen else None):
             assert num(e) == n - 1
             seen.append(n)
