@@ -319,13 +319,16 @@ class StreamManager:
             return list(self._streams)
 
     def stream_count(self) -> int:
+        """How many streams the manager holds (closed ones not yet replaced included)."""
         with self._lock:
             return len(self._streams)
 
     def __len__(self) -> int:
+        """``len(manager)``: the same as :meth:`stream_count`."""
         return self.stream_count()
 
     def __contains__(self, stream_id: object) -> bool:
+        """``id in manager``; anything that is not a non-empty str is simply not in it."""
         # Container semantics: anything that cannot be an id is simply not in here.
         if not isinstance(stream_id, str) or not stream_id:
             return False
