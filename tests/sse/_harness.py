@@ -89,13 +89,12 @@ class Worker:
             self.proc.wait(STOP_TIMEOUT)
 
     def stop(self) -> None:
-        """Graceful stop, then SIGKILL if it does not go in time; collects stderr."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
+        """Graceful stop, then SIGKILL if it does not go in time; closes the log."""
+        if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGINT)
             if self.wait(STOP_TIMEOUT) is None:
                 self.kill()
+        self.log.close()
 
     def stderr(self) -> str:
         """What the worker logged so far."""

@@ -25,28 +25,31 @@ BACKEND = os.environ.get("FE_SSE_BACKEND", "memory")
 HISTORY = int(os.environ.get("FE_SSE_HISTORY", "1000"))
 
 
-def _manager() -> Any:
+TWIN = os.environ.get("FE_SSE_TWIN", "")
+
+
+def _manager(history: int) -> Any:
     if BACKEND == "redis":
         from fastevents.redis import RedisStreamManager
 
         return RedisStreamManager(os.environ["FE_SSE_REDIS_URL"], buffer_size=1000,
-                                  history=HISTORY,
+                                  history=history,
                                   namespace=os.environ.get("FE_SSE_NAMESPACE", "fe-sse"))
-    try:
-        return fe.StreamManager(buffer_size=1000, history=HISTORY)  # type: ignore[call-arg]
-    except TypeError:  # a manager without `history` yet: give its streams the keyword
-        return fe.StreamManager(buffer_size=1000, stream_class=functools.partial(
-            fe.EventStream, history=HISTORY))
+    cls = {"python": fe.PyEventStream, "cython": fe.CEventStream}.get(TWIN) or fe.EventStream
+    return fe.StreamManager(buffer_size=1000,
+                            stream_class=functools.partial(cls, history=history))
 
 
-manager = _manager()
+# One manager per history size (a test asks for a small one); a name lives in one.
+managers: dict[int, Any] = {HISTORY: _manager(HISTORY)}
+homes: dict[str, int] = {}
 app = FastAPI()
 _tasks: set[asyncio.Task[None]] = set()
 
 
 def _stream(name: str) -> fe.Stream:
     try:
-        return manager.get_stream(name)  # type: ignore[no-any-return]
+        return managers[homes.get(name, HISTORY)].get_stream(name)  # type: ignore[no-any-return]
     except fe.StreamNotFound:
         raise HTTPException(404, f"no stream {name!r}") from None
 
@@ -57,8 +60,12 @@ async def health() -> dict[str, str]:
 
 
 @app.post("/s/{name}/create")
-async def create(name: str) -> dict[str, Any]:
+async def create(name: str, history: int = HISTORY) -> dict[str, Any]:
     """Create the stream, or replace a closed one (a new instance under the same name)."""
+    if history not in managers:
+        managers[history] = _manager(history)
+    manager = managers[history]
+    homes[name] = history
     if name in manager and manager.get_stream(name).closed:
         manager.close_stream(name)
     stream, created = manager.get_or_create(name)
