@@ -9,7 +9,6 @@ under test (a FastAPI route), ``/plain/{name}/events`` the same as a plain Starl
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 from typing import Any
 
@@ -36,8 +35,7 @@ def _manager(history: int) -> Any:
                                   history=history,
                                   namespace=os.environ.get("FE_SSE_NAMESPACE", "fe-sse"))
     cls = {"python": fe.PyEventStream, "cython": fe.CEventStream}.get(TWIN) or fe.EventStream
-    return fe.StreamManager(buffer_size=1000,
-                            stream_class=functools.partial(cls, history=history))
+    return fe.StreamManager(buffer_size=1000, history=history, stream_class=cls)
 
 
 # One manager per history size (a test asks for a small one); a name lives in one.
@@ -66,9 +64,7 @@ async def create(name: str, history: int = HISTORY) -> dict[str, Any]:
         managers[history] = _manager(history)
     manager = managers[history]
     homes[name] = history
-    if name in manager and manager.get_stream(name).closed:
-        manager.close_stream(name)
-    stream, created = manager.get_or_create(name)
+    stream, created = manager.get_or_create(name)  # replaces a closed stream
     return {"created": created, "instance_id": stream.instance_id}
 
 
