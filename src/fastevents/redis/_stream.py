@@ -172,9 +172,23 @@ class RedisEventStream(Stream):
             return await asyncio.wrap_future(cf)
         except BaseException:
             # Cancelled while the script ran on its worker: it finishes there, and
-            # whatever it took goes back to the front of the stream.
+            # whatever it took goes back to the front of the stream. The cancellation
+            # waits for that (one round trip), so a receiver started next sees the
+            # events in order.
             if not cf.cancel():
-                cf.add_done_callback(self._restore_if_taken)
+                restored: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+                def restore(f: concurrent.futures.Future[_Taken]) -> None:
+                    try:
+                        self._restore_if_taken(f)
+                    finally:
+                        restored.set_result(None)
+
+                cf.add_done_callback(restore)
+                try:
+                    await asyncio.wrap_future(restored)
+                except BaseException:  # cancelled again: the restore still happens
+                    pass
             raise
 
     async def _asend_call(self, mode: str, batch: list[str]) -> tuple[int, int, int]:
