@@ -41,6 +41,11 @@ def _check_id(stream_id: Any) -> str:
     return stream_id
 
 
+def _member(stream_id: str) -> bytes:
+    """A name as the index stores it (any str, lone surrogates too)."""
+    return stream_id.encode("utf-8", "surrogatepass")
+
+
 def _check_history(value: Any) -> int:
     if isinstance(value, bool) or not hasattr(type(value), "__index__"):
         raise TypeError(f"history must be an int, not {type(value).__name__}")
@@ -171,7 +176,7 @@ class RedisStreamManager:
             # Indexed first (NX keeps the first creation time): a name is never live and
             # missing from the index; a name indexed but never created is pruned later.
             pipe = backend.client.pipeline(transaction=False)
-            pipe.zadd(self._index, {stream_id: time.time()}, nx=True)
+            pipe.zadd(self._index, {_member(stream_id): time.time()}, nx=True)
             pipe.pexpire(self._index, self._ttl_ms)
             pipe.execute()
             res = backend.scripts.create(
@@ -227,7 +232,7 @@ class RedisStreamManager:
         if not stream_ids:
             return
         with translated(None, "index"):
-            self._backend.client.zrem(self._index, *stream_ids)
+            self._backend.client.zrem(self._index, *map(_member, stream_ids))
         with self._lock:
             for sid in stream_ids:
                 self._streams.pop(sid, None)
@@ -289,7 +294,7 @@ class RedisStreamManager:
                 # Only names still without an instance: one may be being created now.
                 for sid in gone:
                     if not self._lookup(sid, "list", touch=False):
-                        self._backend.client.zrem(self._index, sid)
+                        self._backend.client.zrem(self._index, _member(sid))
         return infos
 
     def list_streams(self) -> list[str]:
