@@ -10,7 +10,7 @@ nothing happens, one command per ``block_ms``.
 No wake-up is lost: a waiter parks with the signal version its failed attempt saw
 (``sv``), and ``XREAD`` from ``0-<sv>`` returns at once if the signal has moved since.
 A waiter on a key the current read does not cover interrupts it by writing to this
-process's control key. Every second or so the loop also leases this process's waiter
+process's control key. Every few seconds the loop also leases this process's waiter
 counts to Redis (``heartbeat.lua``), so a stream someone waits on is never cleaned up
 and ``StreamInfo`` counts the waiters of every process.
 """
@@ -28,8 +28,10 @@ from ._keys import InstanceKeys
 if TYPE_CHECKING:
     from ._backend import Backend
 
-LEASE_MS = 5000
-HEARTBEAT_S = 1.5
+# A process's waiters keep a stream from cleanup for LEASE_MS after its last beat (so a
+# crashed process holds a stream at most that long); beats renew it well before.
+LEASE_MS = 15000
+HEARTBEAT_S = 5.0
 IDLE_EXIT_S = 10.0
 
 
