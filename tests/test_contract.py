@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+
+import fastevents as fe
 from _bg import Bg
 from _redis_fixtures import (  # noqa: F401  (fixtures)
     redis_manager_factory,
@@ -25,8 +27,6 @@ from _redis_fixtures import (  # noqa: F401  (fixtures)
     redis_url,
     unique,
 )
-
-import fastevents as fe
 
 BLOCK = fe.BackpressurePolicy.BLOCK
 DROP = fe.BackpressurePolicy.DROP

@@ -14,9 +14,9 @@ from typing import Any
 import _workers
 import pytest
 import redis
-from _bg import Bg
 
 import fastevents as fe
+from _bg import Bg
 from fastevents.redis import RedisEventStream, RedisStreamManager
 from fastevents.redis._manager import _INFO_FIELDS
 
@@ -110,11 +110,12 @@ def test_closed_stream_still_found_until_replaced(redis_manager: RedisStreamMana
 
 
 def test_ids_never_touch_each_others_keys(redis_manager: RedisStreamManager) -> None:
-    ids = ["a", "a:b", "{a}", "a}", "{", "}", "*", "a b", " ", "ünï☃", "a\x00b", "\udcff", "a:{b}:m"]
+    ids = ["a", "a:b", "{a}", "a}", "{", "}", "*", "a b", " ", "ünï☃", "a\x00b", "\udcff",
+           "a:{b}:m"]
     streams = [redis_manager.create_stream(i) for i in ids]
     for k, s in enumerate(streams):
         s.send_many([fe.text_delta_event(str(k))] * (k + 1))
-    for k, (sid, s) in enumerate(zip(ids, streams)):
+    for k, (sid, s) in enumerate(zip(ids, streams, strict=True)):
         assert len(s) == k + 1
         assert redis_manager.get_stream(sid) is s
     assert sorted(redis_manager.list_streams()) == sorted(ids)

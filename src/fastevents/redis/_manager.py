@@ -259,15 +259,15 @@ class RedisStreamManager:
                 prefix = name_prefix(self._namespace, sid)
                 script(keys=[prefix + "cur"], args=[prefix, int(seconds * 1000)], client=pipe)
             results = pipe.execute()
-        removed = [sid for sid, r in zip(names, results) if int(r) == 1]
-        self._forget(*[sid for sid, r in zip(names, results) if int(r) != 0])
+        removed = [sid for sid, r in zip(names, results, strict=True) if int(r) == 1]
+        self._forget(*[sid for sid, r in zip(names, results, strict=True) if int(r) != 0])
         return len(removed)
 
     # -- inspection -------------------------------------------------------------------
 
     def _names(self) -> list[str]:
         with translated(None, "list"):
-            raw = self._backend.client.zrange(self._index, 0, -1)
+            raw: list[bytes] = self._backend.client.zrange(self._index, 0, -1)  # type: ignore[assignment]
         return [n.decode("utf-8", "surrogatepass") for n in raw]
 
     def _lookups(self, names: list[str]) -> list[list[Any]]:
@@ -284,7 +284,7 @@ class RedisStreamManager:
         names = self._names()
         infos = []
         gone = []
-        for sid, res in zip(names, self._lookups(names)):
+        for sid, res in zip(names, self._lookups(names), strict=True):
             if res:
                 infos.append(self._info(sid, res))
             else:
