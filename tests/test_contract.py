@@ -573,3 +573,60 @@ def test_dropped_and_instance_id(stream_factory: StreamFactory) -> None:
     other = stream_factory(1)
     assert isinstance(s.instance_id, str) and s.instance_id
     assert s.instance_id == s.instance_id != other.instance_id
+
+
+# -- trio ---------------------------------------------------------------------------------
+
+
+def test_trio_roundtrip_timeout_and_cancel(stream_factory: StreamFactory) -> None:
+    trio = pytest.importorskip("trio")
+    s = stream_factory(2)
+
+    async def main() -> list[str]:
+        got: list[str] = []
+        with pytest.raises(TimeoutError):
+            await s.areceive(timeout=0.1)
+        with trio.move_on_after(0.2):  # a cancelled wait takes nothing
+            await s.areceive()
+
+        async def consume() -> None:
+            async for e in s:
+                got.append(e.data["text"])
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consume)
+            for i in range(5):
+                await s.asend(ev(i), timeout=5)
+            assert await s.asend_many([ev(5), ev(6)], timeout=5) == 2
+            threading.Timer(0.2, s.close).start()  # closed from another thread
+        return got
+
+    assert trio.run(main) == [str(i) for i in range(7)]
+
+
+def test_loops_in_several_threads_and_a_thread(stream_factory: StreamFactory) -> None:
+    s = stream_factory(3)
+    n = 60
+
+    def loop_consumer() -> list[str]:
+        async def main() -> list[str]:
+            return [e.data["text"] async for e in s]
+
+        return asyncio.run(main())
+
+    def loop_producer(start: int) -> None:
+        async def main() -> None:
+            for i in range(start, n, 3):
+                await s.asend(ev(i), timeout=10)
+
+        asyncio.run(main())
+
+    consumers = [Bg(loop_consumer) for _ in range(2)]
+    producers = [Bg(loop_producer, k) for k in range(2)]
+    for i in range(2, n, 3):  # and a plain thread sending
+        s.send(ev(i), timeout=10)
+    for p in producers:
+        p.join(30)
+    s.close()
+    got = [x for c in consumers for x in c.join(30)]
+    assert sorted(got, key=int) == [str(i) for i in range(n)]

@@ -76,7 +76,7 @@ def run(url: str, *, quick: bool) -> dict[str, Any]:
     n_single = 1000 if quick else 5000
     n_batches = 50 if quick else 300
     repeat = 3 if quick else 5
-    raw = redis.Redis.from_url(url)
+    raw: Any = redis.Redis.from_url(url)  # responses are untyped unions in redis-py
     ns = f"bench{time.time_ns()}"
     results: dict[str, Any] = {"n_single": n_single, "n_batch_events": n_batches * BATCH}
     with RedisStreamManager(url, buffer_size=10_000, namespace=ns) as m:
@@ -95,7 +95,7 @@ def run(url: str, *, quick: bool) -> dict[str, Any]:
 
         def raw_single() -> float:
             raw.delete(key)
-            last = b"0-0"
+            last: Any = b"0-0"
             t0 = time.perf_counter()
             for e in single:
                 raw.xadd(key, {"e": e.to_json()})
@@ -114,7 +114,7 @@ def run(url: str, *, quick: bool) -> dict[str, Any]:
 
         def raw_batch() -> float:
             raw.delete(key)
-            last = b"0-0"
+            last: Any = b"0-0"
             t0 = time.perf_counter()
             for _ in range(n_batches):
                 pipe = raw.pipeline(transaction=False)

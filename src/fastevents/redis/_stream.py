@@ -48,6 +48,7 @@ from .._errors import (
 from .._event import Event
 from .._stream_abc import Stream
 from .._types import BackpressurePolicy
+from . import _runtime
 from ._backend import NETWORK_ERRORS, translated, unavailable
 from ._keys import InstanceKeys
 from ._waitloop import Waiter
@@ -167,9 +168,12 @@ class RedisEventStream(Stream):
             self._restore_items(items)
 
     async def _atake(self, max_items: int, op: str) -> _Taken:
-        cf = self._backend.submit(self._take, max_items, op, False)
+        rt = _runtime.current()
+        if isinstance(rt, _runtime.TrioRuntime):
+            return await rt.call(self._backend, self._take, max_items, op, False)
+        cf, fut = rt.submit(self._backend, self._take, max_items, op, False)
         try:
-            return await asyncio.wrap_future(cf)
+            return await fut
         except BaseException:
             # Cancelled while the script ran on its worker: it finishes there, and
             # whatever it took goes back to the front of the stream. The cancellation
@@ -192,7 +196,7 @@ class RedisEventStream(Stream):
             raise
 
     async def _asend_call(self, mode: str, batch: list[str]) -> tuple[int, int, int]:
-        return await asyncio.wrap_future(self._backend.submit(self._send_call, mode, batch))
+        return await _runtime.current().call(self._backend, self._send_call, mode, batch)
 
     # -- waiting ----------------------------------------------------------------------
 
@@ -233,33 +237,20 @@ class RedisEventStream(Stream):
         if w.error is not None:
             raise self._wait_error(w.error, op)
 
-    async def _await(self, sv: int, kind: int, deadline: float | None, op: str) -> None:
-        loop = asyncio.get_running_loop()
-        w = Waiter(self._keys, sv, kind, loop)
+    async def _await(
+        self, rt: _runtime.Runtime, sv: int, kind: int, deadline: float | None, op: str,
+    ) -> None:
+        parker = rt.parker()
+        w = Waiter(self._keys, sv, kind, parker)
         waits = self._backend.waits
-        if waits.park(w):
-            try:
-                await asyncio.wrap_future(self._backend.submit(waits.interrupt))
-            except BaseException as exc:
-                waits.unpark(w)
-                if isinstance(exc, NETWORK_ERRORS):
-                    raise unavailable(exc, self._id, op) from exc
-                raise
-        fut = w.fut
-        assert fut is not None
-        timer = None
-        if deadline is not None:
-            timer = loop.call_at(deadline, fut.cancel)
         try:
-            await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            if not fut.cancelled():  # our own caller was cancelled, not the timer
-                raise
-            if timer is None:
-                raise
+            if waits.park(w):
+                try:
+                    await rt.call(self._backend, waits.interrupt)
+                except NETWORK_ERRORS as exc:
+                    raise unavailable(exc, self._id, op) from exc
+            await parker.wait(deadline)
         finally:
-            if timer is not None:
-                timer.cancel()
             waits.unpark(w)
         if w.error is not None:
             raise self._wait_error(w.error, op)
@@ -437,16 +428,16 @@ class RedisEventStream(Stream):
         code, _, sv = await self._asend_call("first", batch)
         if code == _OK:
             return
-        loop = asyncio.get_running_loop()
-        deadline = None if t is None else loop.time() + t
+        rt = _runtime.current()
+        deadline = None if t is None else rt.time() + t
         while True:
             if code in (_CLOSED, _GONE):
                 raise self._error(StreamClosed, "send")
             if code == _FULL_DROPPED:
                 raise self._error(StreamFull, "send")
-            if deadline is not None and loop.time() >= deadline:
+            if deadline is not None and rt.time() >= deadline:
                 raise timeout_error(self._id, "send")
-            await self._await(sv, _SENDER, deadline, "send")
+            await self._await(rt, sv, _SENDER, deadline, "send")
             code, _, sv = await self._asend_call("block", batch)
             if code == _OK:
                 return
@@ -455,8 +446,8 @@ class RedisEventStream(Stream):
         batch = check_events(events, self._id, "send_many")
         t = check_timeout(timeout)
         docs = [self._json(e, "send_many") for e in batch]
-        loop = asyncio.get_running_loop()
-        deadline = None if t is None else loop.time() + t
+        rt = _runtime.current()
+        deadline = None if t is None else rt.time() + t
         sent = 0
         mode = "first"
         while sent < len(docs):
@@ -471,11 +462,11 @@ class RedisEventStream(Stream):
             mode = "block"
             if n > 0 and n == min(len(docs) - (sent - n), self._bs):
                 continue
-            if deadline is not None and loop.time() >= deadline:
+            if deadline is not None and rt.time() >= deadline:
                 err = timeout_error(self._id, "send_many")
                 err.sent = sent  # type: ignore[attr-defined]
                 raise err
-            await self._await(sv, _SENDER, deadline, "send_many")
+            await self._await(rt, sv, _SENDER, deadline, "send_many")
         return sent
 
     # -- receiving --------------------------------------------------------------------
@@ -505,7 +496,7 @@ class RedisEventStream(Stream):
             self._wait(sv, _RECEIVER, deadline, cancel, op)
 
     async def _areceive_items(self, max_items: int, timeout: float | None, op: str) -> list[bytes]:
-        loop = asyncio.get_running_loop()
+        rt = _runtime.current()
         deadline = None
         while True:
             code, sv, items = await self._atake(max_items, op)
@@ -514,12 +505,12 @@ class RedisEventStream(Stream):
             if code in (_CLOSED, _GONE):
                 return []
             if timeout is not None:
-                now = loop.time()
+                now = rt.time()
                 if deadline is None:
                     deadline = now + timeout
                 if now >= deadline:
                     raise timeout_error(self._id, op)
-            await self._await(sv, _RECEIVER, deadline, op)
+            await self._await(rt, sv, _RECEIVER, deadline, op)
 
     def receive_entry(
         self, *, timeout: float | None = None, cancel: threading.Event | None = None,
@@ -609,7 +600,8 @@ class RedisEventStream(Stream):
 
     async def _aentries(self, after: int | None) -> AsyncIterator[tuple[int, Event]]:
         if after is not None:
-            for entry in await asyncio.wrap_future(self._backend.submit(self.replay, after)):
+            rt = _runtime.current()
+            for entry in await rt.call(self._backend, self.replay, after):
                 yield entry
         while True:
             try:

@@ -17,11 +17,10 @@ and ``StreamInfo`` counts the waiters of every process.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._keys import InstanceKeys
 
@@ -35,43 +34,33 @@ HEARTBEAT_S = 5.0
 IDLE_EXIT_S = 10.0
 
 
-def _resolve(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_result(None)
+class _Parker(Protocol):
+    def wake(self) -> None: ...
 
 
 class Waiter:
-    """One parked sender or receiver."""
+    """One parked sender or receiver: a thread (``event``) or a task (``parker``)."""
 
-    __slots__ = ("after", "error", "event", "fut", "keys", "kind", "loop", "parked")
+    __slots__ = ("after", "error", "event", "keys", "kind", "parked", "parker")
 
     def __init__(
-        self, keys: InstanceKeys, after: int, kind: int,
-        loop: asyncio.AbstractEventLoop | None = None,
+        self, keys: InstanceKeys, after: int, kind: int, parker: _Parker | None = None,
     ) -> None:
         self.keys = keys
         self.after = after  # wake when the signal version exceeds this
         self.kind = kind  # 0 sender, 1 receiver
-        self.loop = loop
-        self.fut: asyncio.Future[None] | None = None
-        self.event: threading.Event | None = None
-        if loop is None:
-            self.event = threading.Event()
-        else:
-            self.fut = loop.create_future()
+        self.parker = parker
+        self.event = threading.Event() if parker is None else None
         self.error: BaseException | None = None
         self.parked = False
 
     def wake(self, error: BaseException | None = None) -> None:
         self.error = error
-        if self.event is not None:
+        if self.parker is not None:
+            self.parker.wake()
+        else:
+            assert self.event is not None
             self.event.set()
-            return
-        assert self.loop is not None and self.fut is not None
-        try:
-            self.loop.call_soon_threadsafe(_resolve, self.fut)
-        except RuntimeError:  # its loop is closed: nobody waits for this any more
-            pass
 
 
 class WaitLoop:
