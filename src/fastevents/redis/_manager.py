@@ -16,6 +16,7 @@ import operator
 import secrets
 import threading
 import time
+import weakref
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
@@ -115,8 +116,10 @@ class RedisStreamManager:
             max_connections=max_connections,
         )
         self._index = index_key(self._namespace)
-        # One object per live instance, so repeated lookups return the same stream.
-        self._streams: dict[str, RedisEventStream] = {}
+        # One object per live instance while anyone holds it, so repeated lookups
+        # return the same stream; names that expired in Redis leave nothing behind here.
+        self._streams: weakref.WeakValueDictionary[str, RedisEventStream] = (
+            weakref.WeakValueDictionary())
         self._lock = threading.Lock()
 
     # -- configuration ----------------------------------------------------------------

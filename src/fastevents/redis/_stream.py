@@ -86,7 +86,7 @@ class RedisEventStream(Stream):
     Made by :class:`~fastevents.redis.RedisStreamManager`; not constructed directly.
     """
 
-    __slots__ = ("_backend", "_bs", "_gen", "_hist", "_id", "_keys", "_klist")
+    __slots__ = ("__weakref__", "_backend", "_bs", "_gen", "_hist", "_id", "_keys", "_klist")
 
     def __init__(
         self, backend: Backend, stream_id: str, gen: str, keys: InstanceKeys,
