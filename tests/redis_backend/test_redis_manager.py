@@ -216,3 +216,17 @@ def test_close_from_another_process_wakes_within_half_a_second(
         assert [e.data["text"] for e in receiver.join()] == ["buffered"]
         assert time.monotonic() - t0 < 0.5
     assert full.closed
+
+
+def test_every_script_is_packaged_and_documented() -> None:
+    from importlib import resources
+
+    from fastevents.redis import _scripts
+
+    folder = resources.files("fastevents.redis") / "scripts"
+    files = sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".lua"))
+    assert files == sorted(_scripts.NAMES)
+    for name in files:  # each opens with what it does, then its KEYS and ARGV
+        head = _scripts.source(name).splitlines()[:12]
+        assert head[0].startswith(f"-- {name}:"), head[0]
+        assert any("KEYS[1]" in line for line in head) and any("ARGV" in line for line in head)
