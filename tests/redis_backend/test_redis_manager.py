@@ -230,3 +230,20 @@ def test_every_script_is_packaged_and_documented() -> None:
         head = _scripts.source(name).splitlines()[:12]
         assert head[0].startswith(f"-- {name}:"), head[0]
         assert any("KEYS[1]" in line for line in head) and any("ARGV" in line for line in head)
+
+
+def test_cleanup_from_another_process(redis_manager: RedisStreamManager, redis_url: str) -> None:
+    idle = redis_manager.create_stream("idle")
+    waited = redis_manager.create_stream("waited")
+    idle.send(fe.text_delta_event("left behind"))
+    receiver = Bg(waited.receive, timeout=30)
+    time.sleep(0.8)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        # The other process sees this one's waiter (its lease) and keeps "waited".
+        assert pool.apply(_workers.cleanup, (redis_url, redis_manager.namespace, 0.3)) == 1
+    assert idle.closed and not waited.closed
+    assert redis_manager.list_streams() == ["waited"]
+    assert idle.receive().data == {"text": "left behind"}  # a holder still drains it
+    waited.send(fe.text_delta_event("x"))
+    assert receiver.join().data == {"text": "x"}
