@@ -247,3 +247,19 @@ def test_cleanup_from_another_process(redis_manager: RedisStreamManager, redis_u
     assert idle.receive().data == {"text": "left behind"}  # a holder still drains it
     waited.send(fe.text_delta_event("x"))
     assert receiver.join().data == {"text": "x"}
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_either_resp_protocol(redis_url: str, protocol: int) -> None:
+    with RedisStreamManager(f"{redis_url}?protocol={protocol}", namespace=f"resp{protocol}",
+                            history=2) as m:
+        s = m.get_or_create("p")[0]
+        receiver = Bg(s.receive_entry, timeout=10)
+        time.sleep(0.2)
+        s.send(fe.text_delta_event("woken"))
+        seq, event = receiver.join()
+        assert seq == 1 and event.data == {"text": "woken"}
+        assert s.replay(0) == [(1, event)]
+        assert m.list_streams() == ["p"] and m.get_stream_info("p").current_load == 0
+        assert m.cleanup_inactive(3600) == 0
+        m.close_all()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._keys import InstanceKeys
@@ -190,7 +189,7 @@ class WaitLoop:
     def _wake(self, res: Any, control_after: str) -> str:
         woken: list[Waiter] = []
         with self._lock:
-            for raw_key, entries in res:
+            for raw_key, entries in _xread_items(res):
                 key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
                 last = entries[-1][0]
                 last_id = last.decode() if isinstance(last, bytes) else last
@@ -233,8 +232,11 @@ class WaitLoop:
                 self._dirty.update(k for k, _ in beats)
 
 
-def call_quietly(fn: Callable[[], object]) -> None:
-    try:
-        fn()
-    except Exception:
-        pass
+def _xread_items(res: Any) -> list[tuple[Any, Any]]:
+    """``XREAD``'s reply as (key, entries) pairs, in RESP2's shape or RESP3's map."""
+    if isinstance(res, dict):
+        return [
+            (key, value[0] if value and isinstance(value[0], list) else value)
+            for key, value in res.items()
+        ]
+    return [(key, entries) for key, entries in res]
