@@ -16,6 +16,7 @@ Layout, for namespace ``ns`` and tag ``T``::
     ns:{T}:<gen>:w          hash: "<process>:<s|r>" -> "<count>:<lease deadline ms>"
     ns:{T}:<gen>:t:<token>  string: what one interruptible receive took (restore on Ctrl-C)
     ns:index                sorted set: the names of this namespace, by creation time
+                            (no TTL: pruned of expired names by list/cleanup)
 
 Keys are per *generation* so that a closed stream replaced under the same name
 (``get_or_create``) is a new, empty instance, while objects still holding the old one can

@@ -4,7 +4,7 @@ A name points at its current instance (``<prefix>cur``); creating, finding, clos
 cleaning up go through scripts on that one hash tag, so many processes agree: one
 ``get_or_create`` creates, ``cleanup_inactive`` sees every process's activity and
 waiters. The namespace's index (a sorted set by creation time) lists the names; it is
-pruned of names whose keys expired.
+pruned of names whose keys expired, and disappears with its last name.
 """
 
 from __future__ import annotations
@@ -178,10 +178,10 @@ class RedisStreamManager:
         with translated(stream_id, op):
             # Indexed first (NX keeps the first creation time): a name is never live and
             # missing from the index; a name indexed but never created is pruned later.
-            pipe = backend.client.pipeline(transaction=False)
-            pipe.zadd(self._index, {_member(stream_id): time.time()}, nx=True)
-            pipe.pexpire(self._index, self._ttl_ms)
-            pipe.execute()
+            # The index has no TTL of its own: sends and receives (other slots on a
+            # Cluster) cannot refresh it, and a live stream must stay listed. Names whose
+            # keys expired are pruned whenever a manager lists or cleans up.
+            backend.client.zadd(self._index, {_member(stream_id): time.time()}, nx=True)
             res = backend.scripts.create(
                 keys=[keys.cur, keys.m, keys.s],
                 args=[gen, self._buffer_size, int(self._policy), self._history,
