@@ -1,4 +1,6 @@
-"""Server-sent events: any ``fe.Stream`` to a browser, with resume (``pip install "fastevents-stream[sse]"``).
+"""Server-sent events: any ``fe.Stream`` to a browser, with resume.
+
+``pip install "fastevents-stream[sse]"``.
 
 ``encode(event, id)`` is one SSE message. ``EventStreamResponse(stream)`` is a Starlette
 (and so FastAPI) response that writes ``stream.aentries(after)`` as SSE messages whose
@@ -40,8 +42,9 @@ import asyncio
 import re
 import signal
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+
 import anyio
 import anyio.to_thread
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -68,7 +71,7 @@ _SHUTDOWN_POLL = 0.25
 _TAKEOVER_WAIT = 5.0
 
 
-def encode(event: Event, id: str | None = None) -> bytes:  # noqa: A002 - the SSE field name
+def encode(event: Event, id: str | None = None) -> bytes:
     """One SSE message: ``id:`` (when given), ``event: <wire type>``, ``data: <JSON>``."""
     if not isinstance(event, Event):
         raise TypeError(f"encode() needs an Event, not {type(event).__name__}")
@@ -260,7 +263,7 @@ class EventStreamResponse(StreamingResponse):
         all_headers.update(headers or {})
         # The body iterator is built per call (it needs the request's id); Starlette's
         # constructor sets the status, the media type with its charset and the headers.
-        super().__init__(_never(), headers=all_headers)
+        super().__init__((), headers=all_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -390,7 +393,3 @@ class _Writer:
                 await self._send({"type": "http.response.body", "body": b"",
                                   "more_body": False})
 
-
-async def _never() -> AsyncIterator[bytes]:  # pragma: no cover - replaced in __call__
-    return
-    yield b""

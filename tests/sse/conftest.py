@@ -13,15 +13,15 @@ pytest.importorskip("starlette", reason="the 'sse' extra is not installed")
 pytest.importorskip("uvicorn", reason="uvicorn (the 'test' extra) is not installed")
 pytest.importorskip("httpx_sse", reason="httpx-sse (the 'sse' extra) is not installed")
 
-import fastevents as fe  # noqa: E402
+from _harness import Worker, listening_socket
 
-from _harness import Worker, listening_socket  # noqa: E402
+import fastevents as fe
 
 REQUIRE_SERVICES = os.environ.get("FASTEVENTS_REQUIRE_SERVICES") == "1"
 
 
 def need(found: bool, reason: str) -> None:
-    """Skip with ``reason`` when a program is missing, or fail under FASTEVENTS_REQUIRE_SERVICES=1."""
+    """Skip with ``reason`` when a program is missing; fail if FASTEVENTS_REQUIRE_SERVICES=1."""
     if found:
         return
     if REQUIRE_SERVICES:

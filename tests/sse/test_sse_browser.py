@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from _harness import Worker
 from _proxy import CuttableProxy
 

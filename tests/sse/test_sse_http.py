@@ -9,14 +9,13 @@ import uuid
 
 import httpx
 import pytest
+from _harness import Worker
+from _proxy import CuttableProxy
 from httpx_sse import connect_sse
 
 import fastevents as fe
 from fastevents.sse import encode, format_id, parse_id
 from fastevents.sse_client import aiter_events, iter_events
-
-from _harness import Worker
-from _proxy import CuttableProxy
 
 TIMEOUT = httpx.Timeout(20.0)
 
@@ -76,7 +75,8 @@ def texts(messages: list[tuple[str, str, dict]]) -> list[str]:
 def test_encode_is_one_sse_message() -> None:
     ev = fe.text_delta_event("hi\nthere")
     assert encode(ev) == f"event: TextDelta\ndata: {ev.to_json()}\n\n".encode()
-    assert encode(ev, id="abc:7") == f"id: abc:7\nevent: TextDelta\ndata: {ev.to_json()}\n\n".encode()
+    want = f"id: abc:7\nevent: TextDelta\ndata: {ev.to_json()}\n\n".encode()
+    assert encode(ev, id="abc:7") == want
     assert b"\n" not in ev.to_json().encode()  # the JSON escapes the newline
     assert encode(fe.usage_event(1, 2, 3)).startswith(b"event: Usage\n")
 
@@ -365,3 +365,12 @@ def test_shutdown_ends_open_responses(fresh_worker: Worker) -> None:
         assert list(it) == []  # the response ended cleanly (no reset)
     assert w.wait(10) is not None, "uvicorn did not shut down with an SSE response open"
     assert time.monotonic() - started < 10
+
+
+def test_import_fastevents_imports_no_web_stack() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, fastevents; bad = [m for m in ('starlette', 'httpx', 'httpx_sse', "
+            "'uvicorn', 'anyio') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -1,4 +1,4 @@
-"""Two uvicorn workers sharing a Redis stream: producer on one, reader on the other, resume on either."""
+"""Two uvicorn workers, one Redis stream: producer on one, reader on the other, resume on either."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from _harness import Worker, listening_socket
 from httpx_sse import connect_sse
 
-from _harness import Worker, listening_socket
 from _redis_fixtures import redis_server  # noqa: F401  (fixture)
 from _redis_server import RedisServer
 from fastevents.sse_client import iter_events
