@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 import uuid
 
@@ -352,7 +354,8 @@ def test_200_concurrent_clients(worker: Worker) -> None:
     assert wait_until(lambda: open_responses(worker) == 0)
 
 
-def test_shutdown_ends_open_responses(fresh_worker: Worker) -> None:
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])  # Ctrl-C; kill / --reload's restart
+def test_shutdown_ends_open_responses(fresh_worker: Worker, sig: str) -> None:
     w = fresh_worker
     name, iid = new_stream(w)
     send(w, name, 1)
@@ -361,7 +364,7 @@ def test_shutdown_ends_open_responses(fresh_worker: Worker) -> None:
         it = src.iter_sse()
         assert next(it).id == f"{iid}:1"
         started = time.monotonic()
-        w.interrupt()  # Ctrl-C
+        os.kill(w.pid, getattr(signal, sig))
         assert list(it) == []  # the response ended cleanly (no reset)
     assert w.wait(10) is not None, "uvicorn did not shut down with an SSE response open"
     assert time.monotonic() - started < 10
