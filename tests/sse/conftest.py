@@ -78,3 +78,24 @@ def chromium() -> tuple[str, str]:
     pytest.importorskip("selenium", reason="selenium (the 'test' extra) is not installed")
     assert browser is not None and driver is not None
     return browser, driver
+
+
+@pytest.fixture
+def browser(chromium: tuple[str, str]) -> Iterator[object]:
+    """Headless Chromium driven by Selenium through Debian's chromedriver."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = chromium
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-extensions"):
+        options.add_argument(arg)
+    # The driver's path is given, so Selenium Manager never tries to download one.
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()

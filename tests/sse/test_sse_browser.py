@@ -4,34 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from _harness import Worker
 from _proxy import CuttableProxy
-
-from _redis_fixtures import redis_server  # noqa: F401  (fixture)
-
-
-@pytest.fixture
-def browser(chromium: tuple[str, str]) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver_path = chromium
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    # The driver's path is given, so Selenium Manager never tries to download one.
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _wait(cond: object, timeout: float) -> bool:
@@ -77,43 +53,3 @@ def test_page_ends_with_exactly_the_full_text_after_a_cut(worker: Worker, browse
     assert text == expected  # nothing doubled, nothing missing, in order
     assert opens >= 3  # it really reconnected after each cut
 
-
-def test_page_survives_a_worker_restart_on_redis(
-        browser: object, redis_server: object) -> None:  # noqa: F811
-    """The worker holding the page's connection crashes and comes back; Redis kept the stream."""
-    import os
-
-    from _harness import listening_socket
-    from selenium.webdriver.common.by import By
-
-    driver = browser
-    url = redis_server.url  # type: ignore[attr-defined]
-    env = {"FE_SSE_BACKEND": "redis", "FE_SSE_REDIS_URL": url,
-           "FE_SSE_NAMESPACE": f"browser{os.getpid()}-{uuid.uuid4().hex[:8]}"}
-    socks = [listening_socket(), listening_socket()]
-    producer, server = Worker(socks[0], env=env), Worker(socks[1], env=env)
-    name = uuid.uuid4().hex[:12]
-    n = 150
-    try:
-        producer.start()
-        server.start()
-        httpx.post(f"{producer.url}/s/{name}/create", timeout=20).raise_for_status()
-        driver.get(f"{server.url}/page/{name}")  # type: ignore[attr-defined]
-        out = driver.find_element(By.ID, "out")  # type: ignore[attr-defined]
-        assert _wait(lambda: driver.find_element(By.ID, "opens").text == "1", 20)  # type: ignore[attr-defined]
-        httpx.post(f"{producer.url}/s/{name}/produce", params={"n": n, "interval": 0.04},
-                   timeout=20).raise_for_status()
-        assert _wait(lambda: len(out.text.split()) >= 20, 30), out.text
-        server.kill()  # the page's worker crashes mid-answer ...
-        server.start()  # ... and a new process serves the same port
-        assert _wait(lambda: driver.title == "done", 60), out.text  # type: ignore[attr-defined]
-        text = driver.execute_script(  # type: ignore[attr-defined]
-            "return document.getElementById('out').textContent")
-        opens = int(driver.find_element(By.ID, "opens").text)  # type: ignore[attr-defined]
-    finally:
-        producer.stop()
-        server.stop()
-        for s in socks:
-            s.close()
-    assert text == "".join(f"w{i} " for i in range(n))
-    assert opens >= 2

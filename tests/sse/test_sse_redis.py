@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -81,3 +82,53 @@ def test_reader_survives_a_worker_restart(pair: tuple[Worker, Worker]) -> None:
     assert _ids(got) == list(range(1, 83))
     assert "".join(e.data.get("text", "") for _, e in got) == "".join(
         f"w{i} " for i in range(80))
+
+
+def test_page_survives_a_worker_restart_on_redis(
+        browser: object, redis_server: object) -> None:  # noqa: F811
+    """The worker holding the page's connection crashes and comes back; Redis kept the stream."""
+    import os
+
+    from _harness import listening_socket
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    url = redis_server.url  # type: ignore[attr-defined]
+    env = {"FE_SSE_BACKEND": "redis", "FE_SSE_REDIS_URL": url,
+           "FE_SSE_NAMESPACE": f"browser{os.getpid()}-{uuid.uuid4().hex[:8]}"}
+    socks = [listening_socket(), listening_socket()]
+    producer, server = Worker(socks[0], env=env), Worker(socks[1], env=env)
+    name = uuid.uuid4().hex[:12]
+    n = 150
+    try:
+        producer.start()
+        server.start()
+        httpx.post(f"{producer.url}/s/{name}/create", timeout=20).raise_for_status()
+        driver.get(f"{server.url}/page/{name}")  # type: ignore[attr-defined]
+        out = driver.find_element(By.ID, "out")  # type: ignore[attr-defined]
+        assert _wait(lambda: driver.find_element(By.ID, "opens").text == "1", 20)  # type: ignore[attr-defined]
+        httpx.post(f"{producer.url}/s/{name}/produce", params={"n": n, "interval": 0.04},
+                   timeout=20).raise_for_status()
+        assert _wait(lambda: len(out.text.split()) >= 20, 30), out.text
+        server.kill()  # the page's worker crashes mid-answer ...
+        server.start()  # ... and a new process serves the same port
+        assert _wait(lambda: driver.title == "done", 60), out.text  # type: ignore[attr-defined]
+        text = driver.execute_script(  # type: ignore[attr-defined]
+            "return document.getElementById('out').textContent")
+        opens = int(driver.find_element(By.ID, "opens").text)  # type: ignore[attr-defined]
+    finally:
+        producer.stop()
+        server.stop()
+        for s in socks:
+            s.close()
+    assert text == "".join(f"w{i} " for i in range(n))
+    assert opens >= 2
+
+
+def _wait(cond: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
