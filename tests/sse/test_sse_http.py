@@ -377,3 +377,17 @@ def test_import_fastevents_imports_no_web_stack() -> None:
     code = ("import sys, fastevents; bad = [m for m in ('starlette', 'httpx', 'httpx_sse', "
             "'uvicorn', 'anyio') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_client_helper_refusals_and_single_connection(worker: Worker) -> None:
+    name, iid = new_stream(worker)
+    send(worker, name, 3)
+    with pytest.raises(httpx.HTTPStatusError) as info_:
+        list(iter_events(f"{worker.url}/s/{name}/events", last_event_id="nonsense"))
+    assert info_.value.response.status_code == 400
+    with pytest.raises(httpx.HTTPStatusError):
+        list(iter_events(f"{worker.url}/s/missing/events"))  # 404 is final too
+    close(worker, name)
+    got = list(iter_events(f"{worker.url}/s/{name}/events", reconnect=False))
+    assert [i for i, _ in got] == [f"{iid}:{n}" for n in (1, 2, 3)]
+    assert list(iter_events(f"{worker.url}/s/{name}/events", last_event_id=f"{iid}:3")) == []
