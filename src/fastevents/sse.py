@@ -159,16 +159,14 @@ def _plan(stream: Stream, client_id: str | None) -> _Plan:
 class _Reader:
     """A running response, as seen by the takeover and the shutdown watcher."""
 
-    __slots__ = ("cancel_scope", "done", "ending")
+    __slots__ = ("cancel_scope", "done")
 
     def __init__(self, cancel_scope: anyio.CancelScope) -> None:
         self.cancel_scope = cancel_scope
-        self.done = anyio.Event()
-        self.ending: str | None = None  # why it is being stopped: "takeover", "shutdown"
+        self.done = anyio.Event()  # set once it has stopped reading
 
-    def stop(self, why: str) -> None:
-        if self.ending is None:
-            self.ending = why
+    def stop(self) -> None:
+        """End the response cleanly (a takeover, a shutdown): its client will resume."""
         self.cancel_scope.cancel()
 
 
@@ -205,7 +203,7 @@ async def _watch_shutdown(local: _Local) -> None:
         while local.open:
             if _server_exiting():
                 for reader in list(local.open):
-                    reader.stop("shutdown")
+                    reader.stop()
                 return
             await asyncio.sleep(_SHUTDOWN_POLL)
     finally:
@@ -234,8 +232,8 @@ class EventStreamResponse(StreamingResponse):
     ``last_event_id`` overrides the request's ``Last-Event-ID`` header (e.g. an id a
     client passes in the query string). ``ping`` is the keep-alive interval in seconds
     (``None``: no pings). The response ends when the stream is closed and drained; a
-    resume of a stream that has nothing left to give is answered ``204``, which tells an
-    ``EventSource`` to stop reconnecting.
+    request for a stream that is closed, drained and has nothing to replay is answered
+    ``204``, which tells an ``EventSource`` to stop reconnecting.
     """
 
     media_type = "text/event-stream"
@@ -301,7 +299,7 @@ class EventStreamResponse(StreamingResponse):
                 local.open.add(me)
                 _ensure_watcher(local)
                 if older is not None:
-                    older.stop("takeover")
+                    older.stop()
                     with anyio.move_on_after(_TAKEOVER_WAIT):
                         await older.done.wait()
 
