@@ -71,8 +71,9 @@ def iter_events(
     """Yield ``(id, event)`` from an SSE endpoint until the stream is finished.
 
     A dropped connection, a server restart or a clean end of the response is followed
-    by a reconnect with the last id (so nothing is missed or repeated); ``retries``
-    failed attempts in a row end it with the last error. The server's ``204`` ends the
+    by a reconnect with the last id (so nothing is missed or repeated); after ``retries``
+    failed attempts in a row it gives up: with the last error, or quietly when the server
+    kept ending the response without an event. The server's ``204`` ends the
     iteration. ``HistoryLost`` is raised when the server can no longer replay what was
     missed; an ``httpx.HTTPStatusError`` for other refusals (``400``: a bad id).
     """
@@ -83,13 +84,14 @@ def iter_events(
     delay = _FIRST_DELAY
     try:
         while True:
+            got = False
             try:
                 with connect_sse(http, "GET", url, headers=_headers(last_id)) as source:
                     _check(source.response)
                     for sse in source.iter_sse():
                         entry = _entry(sse)
                         if entry is not None:
-                            failures, delay = 0, _FIRST_DELAY
+                            got, failures, delay = True, 0, _FIRST_DELAY
                             last_id = entry[0]
                             yield entry
             except _Done:
@@ -106,7 +108,14 @@ def iter_events(
             if not reconnect:
                 return
             # A clean end: the stream finished (the reconnect gets 204) or the server is
-            # restarting or handed the stream to a newer connection; ask again.
+            # restarting or handed the stream to a newer connection; ask again -- at once
+            # after a connection that delivered events, else with the back-off.
+            if not got:
+                failures += 1
+                if failures > retries:
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_DELAY)
     finally:
         if own:
             http.close()
@@ -129,13 +138,14 @@ async def aiter_events(
     delay = _FIRST_DELAY
     try:
         while True:
+            got = False
             try:
                 async with aconnect_sse(http, "GET", url, headers=_headers(last_id)) as source:
                     _check(source.response)
                     async for sse in source.aiter_sse():
                         entry = _entry(sse)
                         if entry is not None:
-                            failures, delay = 0, _FIRST_DELAY
+                            got, failures, delay = True, 0, _FIRST_DELAY
                             last_id = entry[0]
                             yield entry
             except _Done:
@@ -151,6 +161,12 @@ async def aiter_events(
                 continue
             if not reconnect:
                 return
+            if not got:
+                failures += 1
+                if failures > retries:
+                    return
+                await anyio.sleep(delay)
+                delay = min(delay * 2, _MAX_DELAY)
     finally:
         if own:
             await http.aclose()
