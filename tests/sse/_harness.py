@@ -40,6 +40,7 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
         # A file, not a pipe: a worker logging a lot must never block on a full pipe.
         self.log = tempfile.TemporaryFile()
+        self._logged = ""
         host, port = sock.getsockname()[:2]
         self.url = f"http://{host}:{port}"
 
@@ -94,9 +95,13 @@ class Worker:
             os.kill(self.proc.pid, signal.SIGINT)
             if self.wait(STOP_TIMEOUT) is None:
                 self.kill()
-        self.log.close()
+        if not self.log.closed:
+            self._logged = self.stderr()
+            self.log.close()
 
     def stderr(self) -> str:
         """What the worker logged so far."""
+        if self.log.closed:
+            return self._logged
         self.log.seek(0)
         return self.log.read().decode(errors="replace")

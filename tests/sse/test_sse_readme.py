@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def _example() -> str:
 def test_readme_fastapi_example(tmp_path: Path) -> None:
     (tmp_path / "chat_app.py").write_text(_example(), encoding="utf-8")
     sock = listening_socket()
-    w = Worker(sock, app="chat_app:app", env={"PYTHONPATH": str(tmp_path)})
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    w = Worker(sock, app="chat_app:app", env={"PYTHONPATH": path})
     try:
         w.start()
         r = httpx.post(f"{w.url}/chats/42", params={"prompt": "one two three four"},
