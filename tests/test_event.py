@@ -64,9 +64,14 @@ def test_naive_timestamp_is_taken_as_utc() -> None:
     assert ev.timestamp is not None and ev.timestamp.tzinfo is not None
 
 
+GO_ZERO = datetime(1, 1, 1, tzinfo=UTC)
+
+
 def test_explicit_none_timestamp_builds_an_invalid_event() -> None:
     ev = fe.Event(T.ERROR, {"error": "x"}, None)
-    assert ev.timestamp is None
+    # Typed `datetime` for readers: an event without one reads as Go's zero time.
+    assert ev.timestamp == GO_ZERO and ev.timestamp.tzinfo is not None
+    assert ev._ts is None
     with pytest.raises(fe.InvalidEvent, match=r"^invalid event: timestamp cannot be zero$"):
         ev.validate()
 
@@ -88,7 +93,79 @@ def test_timestamp_setter() -> None:
     ev.timestamp = datetime(2000, 1, 1)
     assert ev.timestamp == datetime(2000, 1, 1, tzinfo=UTC)
     ev.timestamp = None
-    assert ev.timestamp is None
+    assert ev.timestamp == GO_ZERO
+    with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+        ev.validate()
+
+
+# -- Go's zero time (issue 9, item 11) ----------------------------------------------------
+
+ZERO_SPELLINGS = [
+    GO_ZERO,
+    datetime(1, 1, 1),  # naive: taken as UTC
+    datetime(1, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1))),
+    datetime(1, 1, 1, 5, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+]
+
+
+@pytest.mark.parametrize("zero", ZERO_SPELLINGS, ids=["utc", "naive", "+01:00", "+05:30"])
+def test_go_zero_time_is_a_zero_timestamp(zero: datetime) -> None:
+    for ev in (fe.Event(T.USAGE, {}, zero), fe.Event(T.USAGE, {})):
+        ev.timestamp = zero
+        with pytest.raises(fe.InvalidEvent, match=r"^invalid event: timestamp cannot be zero$"):
+            ev.validate()
+        with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+            ev.to_json()
+        assert ev == fe.Event(T.USAGE, {}, None)
+    with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+        fe.Event.from_dict({"type": "Usage", "data": {}, "timestamp": zero})
+
+
+@pytest.mark.parametrize(
+    "near",
+    [
+        datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=-1))),  # 01:00 UTC
+        datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))),  # before Go's zero
+        datetime(1, 1, 2, tzinfo=UTC),
+    ],
+)
+def test_times_near_go_zero_are_valid(near: datetime) -> None:
+    ev = fe.Event(T.USAGE, {}, near)
+    ev.validate()
+    assert ev.timestamp == near
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00.000Z",
+        "0001-01-01T00:00:00.000000999Z",  # nanoseconds are truncated: zero here
+        "0001-01-01T01:00:00+01:00",
+        "0001-01-01T00:00:00+00:00",
+        "0001-01-01T00:00:00-00:00",
+    ],
+)
+def test_reading_go_zero_time_raises_like_a_missing_timestamp(text: str) -> None:
+    # from_json / from_dict only ever return events that validate(), so a zero
+    # timestamp is refused on read, as a missing one is.
+    line = '{"type":"Usage","data":{},"timestamp":"' + text + '"}'
+    for _ in range(2):  # the second read may take the cached fast path
+        with pytest.raises(fe.InvalidEvent, match=r"^invalid event: timestamp cannot be zero$"):
+            fe.Event.from_json(line)
+        with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+            fe.Event.from_dict({"type": "Usage", "data": {}, "timestamp": text})
+
+
+def test_streams_refuse_go_zero_time(stream_cls: Any) -> None:
+    with stream_cls(4) as stream:
+        for zero in ZERO_SPELLINGS:
+            with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+                stream.send(fe.Event(T.USAGE, {}, zero))
+            with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+                stream.try_send(fe.Event(T.USAGE, {}, zero))
+        assert len(stream) == 0
 
 
 def test_now_timestamp_is_exact_to_the_microsecond() -> None:
@@ -185,6 +262,43 @@ def test_equality_between_int_and_datetime_timestamps() -> None:
     assert ev != fe.Event(T.TEXT_DELTA, {"text": "hi"}, ts + timedelta(microseconds=1))
 
 
+# -- equality compares instants (issue 9, item 10) ---------------------------------------
+
+
+def _zone(name: str) -> Any:
+    zoneinfo = pytest.importorskip("zoneinfo")
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except zoneinfo.ZoneInfoNotFoundError:
+        pytest.skip(f"no tz database entry for {name}")
+
+
+@pytest.mark.parametrize(
+    ("zone", "wall", "fold"),
+    [
+        ("America/New_York", datetime(2024, 11, 3, 1, 30), 0),  # fold, first pass
+        ("America/New_York", datetime(2024, 11, 3, 1, 30), 1),  # fold, second pass
+        ("America/New_York", datetime(2024, 3, 10, 2, 30), 0),  # gap
+        ("America/New_York", datetime(2024, 3, 10, 2, 30), 1),  # gap
+        ("Europe/Berlin", datetime(2024, 10, 27, 2, 15, 0, 123456), 1),
+        ("Australia/Lord_Howe", datetime(2024, 4, 7, 1, 45), 0),  # a 30-minute fold
+    ],
+)
+def test_events_in_a_dst_fold_or_gap_equal_their_round_trip(
+    zone: str, wall: datetime, fold: int
+) -> None:
+    ts = wall.replace(tzinfo=_zone(zone), fold=fold)
+    ev = fe.Event(T.USAGE, {"n": 1}, ts)
+    for again in (
+        fe.Event.from_json(ev.to_json()),
+        fe.Event.from_dict(ev.to_dict()),
+        fe.Event(T.USAGE, {"n": 1}, ts.astimezone(UTC)),
+    ):
+        assert again == ev and ev == again and not (ev != again)
+    later = fe.Event(T.USAGE, {"n": 1}, ts.astimezone(UTC) + timedelta(microseconds=1))
+    assert ev != later
+
+
 def test_events_are_unhashable() -> None:
     with pytest.raises(TypeError):
         hash(fe.text_delta_event("x"))
@@ -233,6 +347,73 @@ def test_subclass_round_trips_keep_the_class() -> None:
     assert type(pickle.loads(pickle.dumps(ev))) is MyEvent
     assert type(MyEvent.from_json(ev.to_json())) is MyEvent
     assert type(MyEvent.from_dict(ev.to_dict())) is MyEvent
+
+
+# -- subclasses keep their own attributes (issue 9, item 13) ------------------------------
+
+
+class SlottedEvent(fe.Event):
+    __slots__ = ("session", "__secret", "unset")
+
+
+class DictEvent(fe.Event):
+    pass  # no __slots__: instances have a __dict__
+
+
+class BothEvent(SlottedEvent):
+    __slots__ = ("__dict__", "extra")
+
+
+class StatefulEvent(fe.Event):
+    """A subclass that chooses its own state."""
+
+    __slots__ = ("tag",)
+
+    def __getstate__(self) -> object:
+        return (None, {"tag": self.tag.upper()})
+
+
+def _copies(ev: fe.Event) -> list[fe.Event]:
+    out = [pickle.loads(pickle.dumps(ev, p)) for p in range(pickle.HIGHEST_PROTOCOL + 1)]
+    return [*out, copy.copy(ev), copy.deepcopy(ev)]
+
+
+def test_subclass_slots_survive_pickle_and_copy() -> None:
+    ev = SlottedEvent(T.TEXT_DELTA, {"text": "hi"}, NOON)
+    ev.session = ["s-1"]
+    ev._SlottedEvent__secret = 42  # type: ignore[attr-defined]
+    for again in _copies(ev):
+        assert type(again) is SlottedEvent and again == ev
+        assert again.session == ["s-1"]
+        assert again._SlottedEvent__secret == 42  # type: ignore[attr-defined]
+        assert not hasattr(again, "unset")
+    assert copy.copy(ev).session is ev.session
+    assert copy.deepcopy(ev).session is not ev.session
+
+
+def test_subclass_dict_survives_pickle_and_copy() -> None:
+    ev = DictEvent(T.USAGE, {"n": 1}, NOON)
+    ev.request = {"id": 7}  # type: ignore[attr-defined]
+    for again in _copies(ev):
+        assert type(again) is DictEvent and again == ev
+        assert again.request == {"id": 7}  # type: ignore[attr-defined]
+    plain = DictEvent(T.USAGE, {"n": 1}, NOON)
+    assert all(vars(again) == {} for again in _copies(plain))
+
+
+def test_subclass_with_slots_and_dict_survives_pickle_and_copy() -> None:
+    ev = BothEvent(T.USAGE, {"n": 1})
+    ev.session, ev.extra, ev.note = "s", 1.5, "n"  # type: ignore[attr-defined]
+    for again in _copies(ev):
+        assert type(again) is BothEvent and again == ev
+        assert (again.session, again.extra, again.note) == ("s", 1.5, "n")  # type: ignore[attr-defined]
+
+
+def test_subclass_getstate_is_used() -> None:
+    ev = StatefulEvent(T.USAGE, {}, NOON)
+    ev.tag = "x"
+    for again in _copies(ev):
+        assert isinstance(again, StatefulEvent) and again.tag == "X"
 
 
 # -- new_event and the factories --------------------------------------------------------

@@ -8,6 +8,9 @@ An event is built for every streamed token, so the class is shaped for cost:
   events stamped "now" (one ``time_ns()`` call, no ``datetime``), an aware ``datetime``
   when one was given or read from JSON, or ``None`` for an invalid event.  The
   ``timestamp`` property builds the ``datetime`` only when somebody asks for it.
+* Go's zero time (``0001-01-01T00:00:00Z``, whatever offset spells it) is stored as
+  ``None``: it *is* "no timestamp" in the Go package, and the compiled core's
+  validation only has to test the slot for ``None``.
 * The factories skip ``__init__``: their arguments cannot make the event invalid.
 """
 
@@ -18,11 +21,11 @@ import enum
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from time import time_ns as _time_ns
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import _rfc3339, _wire
 from ._errors import InvalidEvent
-from ._rfc3339 import EPOCH, UTC, RawTimestamp
+from ._rfc3339 import _ONE_MICROSECOND, EPOCH, UTC, ZERO_TIME, RawTimestamp, is_zero_time
 from ._types import MEMBERS, WIRE_NAMES, EventType
 
 __all__ = [
@@ -81,19 +84,29 @@ def _shown_type(value: object) -> str:
 
 
 def _coerce_timestamp(value: object) -> datetime | None:
+    """The ``_ts`` for a timestamp given by a user: an aware datetime, or ``None``."""
     if value is None:
         return None
     if not isinstance(value, datetime):
         raise TypeError(f"timestamp must be a datetime or None, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        return value.replace(tzinfo=UTC)  # naive is taken as UTC (Go's time is never naive)
+        value = value.replace(tzinfo=UTC)  # naive is taken as UTC (Go's time is never naive)
+    if value.year == 1 and is_zero_time(value):
+        return None  # Go's zero time: "no timestamp" (see the module docstring)
     return value
 
 
-def _to_datetime(ts: RawTimestamp) -> datetime:
-    if isinstance(ts, int):
-        return EPOCH + timedelta(microseconds=ts)
-    return ts
+def _instant(ts: RawTimestamp) -> int:
+    """Microseconds since the epoch of the instant `ts` names.
+
+    Aware datetimes are compared through this rather than with ``==``: PEP 495 makes
+    ``==`` between different zones False whenever one side is in a DST fold or gap,
+    so an event would not equal its own JSON round trip.  Subtraction has no such
+    exception: it always goes through ``utcoffset()``.
+    """
+    if type(ts) is int:
+        return ts
+    return (ts - EPOCH) // _ONE_MICROSECOND  # type: ignore[operator]
 
 
 class Event:
@@ -127,17 +140,25 @@ class Event:
     # -- timestamp -------------------------------------------------------------------
 
     @property
-    def timestamp(self) -> datetime | None:
-        """When the event happened (aware ``datetime``), or ``None`` for an invalid event."""
+    def timestamp(self) -> datetime:
+        """When the event happened, an aware ``datetime``.
+
+        An event without a timestamp (built with ``timestamp=None`` or Go's zero time;
+        `validate` refuses it) reads as Go's zero time, ``0001-01-01T00:00:00Z``,
+        exactly as its ``Timestamp`` reads in the Go package.
+        """
         ts = self._ts
         if type(ts) is int:
             # Integer arithmetic: exact to the microsecond, unlike fromtimestamp(float).
             # Not cached back into _ts: the int is what to_json formats fastest.
             return EPOCH + timedelta(microseconds=ts)
+        if ts is None:
+            return ZERO_TIME
         return ts  # type: ignore[return-value]
 
     @timestamp.setter
     def timestamp(self, value: datetime | None) -> None:
+        # None (or Go's zero time) makes the event invalid, as in the constructor.
         self._ts = _coerce_timestamp(value)
 
     # -- validation ------------------------------------------------------------------
@@ -181,7 +202,7 @@ class Event:
         return _wire.loads_checked(self.to_json())  # type: ignore[no-any-return]
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Event:
+    def from_dict(cls: builtins.type[_E], d: Mapping[str, Any]) -> _E:
         """Build from the wire shape (`to_dict`'s output); `InvalidEvent` on bad input.
 
         Also accepts an `EventType`/int for ``"type"`` and a ``datetime`` for
@@ -206,6 +227,8 @@ class Event:
         ts: Any = d.get("timestamp")
         if isinstance(ts, datetime):
             ts = _coerce_timestamp(ts)
+            if ts is None:  # Go's zero time: refused, as from_json refuses it
+                raise InvalidEvent("timestamp cannot be zero")
         else:
             ts = _wire.timestamp_of(ts)
         ev = _new(cls)
@@ -226,7 +249,7 @@ class Event:
             return a is b
         if type(a) is int and type(b) is int:
             return a == b
-        return _to_datetime(a) == _to_datetime(b)  # aware datetimes compare instants
+        return _instant(a) == _instant(b)
 
     __hash__ = None  # type: ignore[assignment]  # mutable: data is a dict
 
@@ -241,7 +264,46 @@ class Event:
         return f"{type(self).__name__}({shown_type}, {self.data!r}, timestamp={shown_ts})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.type, self.data, self._ts))
+        cls = type(self)
+        args = (cls, self.type, self.data, self._ts)
+        if cls is Event:
+            return (_rebuild, args)
+        # A subclass may add slots or a __dict__: hand them to pickle/copy as the
+        # default (dict, slots) state, which both restore without a __setstate__.
+        return (_rebuild, args, _subclass_state(self))
+
+
+def _subclass_state(ev: Event) -> Any:
+    cls = type(ev)
+    if "__getstate__" in _defined_below_event(cls):
+        return cast(Any, ev).__getstate__()  # the subclass knows best
+    slots: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass is Event or klass is object:
+            continue
+        names = klass.__dict__.get("__slots__", ())
+        for name in (names,) if isinstance(names, str) else names:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{klass.__name__.lstrip('_')}{name}"  # private names are mangled
+            try:
+                slots[name] = getattr(ev, name)
+            except AttributeError:
+                pass  # an unset slot stays unset
+    own = getattr(ev, "__dict__", None) or None
+    if not slots:
+        return own
+    return (own, slots)
+
+
+def _defined_below_event(cls: type) -> set[str]:
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is Event:
+            break
+        names.update(klass.__dict__)
+    return names
 
 
 def _rebuild(cls: type, etype: Any, data: Any, ts: RawTimestamp | None) -> Event:
