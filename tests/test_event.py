@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import time
 import types
@@ -178,14 +179,14 @@ def test_now_timestamp_is_exact_to_the_microsecond() -> None:
     assert ev.timestamp == ts  # stable across reads
 
 
-@pytest.mark.parametrize("value", range(8))
+@pytest.mark.parametrize("value", range(9))
 def test_int_type_becomes_the_member(value: int) -> None:
     ev = fe.Event(value, {})
     assert ev.type is fe.EventType(value)
     ev.validate()
 
 
-@pytest.mark.parametrize("bad", [999, -1, 8, "x", "TextDelta", None, 1.0, True, False])
+@pytest.mark.parametrize("bad", [999, -1, 9, "x", "TextDelta", None, 1.0, True, False])
 def test_bad_type_is_kept_and_validate_reports_it(bad: Any) -> None:
     ev = fe.Event(bad, {})
     assert ev.type is bad
@@ -460,7 +461,110 @@ FACTORIES: list[tuple[Callable[..., fe.Event], tuple[Any, ...], fe.EventType, di
         {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
     ),
     (fe.thinking_event, ("hm",), T.THINKING, {"thinking": "hm"}),
+    (
+        fe.tool_input_delta_event,
+        (2, '{"city": "Par'),
+        T.TOOL_INPUT_DELTA,
+        {"index": 2, "partial_json": '{"city": "Par'},
+    ),
 ]
+
+# The optional keywords (API.md, "Event model, extended"): (factory, args, kwargs, data).
+FACTORY_KEYWORDS: list[tuple[Callable[..., fe.Event], tuple[Any, ...], dict[str, Any],
+                             dict[str, Any]]] = [
+    (fe.message_start_event, ("m",), {"model": "claude"}, {"message_id": "m", "model": "claude"}),
+    (fe.content_start_event, (1,), {"block_type": "text"}, {"index": 1, "block_type": "text"}),
+    (
+        fe.content_start_event,
+        (1,),
+        {"block_type": "tool_use", "tool_use_id": "toolu_1", "name": "get_weather"},
+        {"index": 1, "block_type": "tool_use", "tool_use_id": "toolu_1", "name": "get_weather"},
+    ),
+    (fe.content_start_event, (4,), {"name": "n"}, {"index": 4, "name": "n"}),
+    (fe.text_delta_event, ("hi",), {"index": 0}, {"text": "hi", "index": 0}),
+    (fe.thinking_event, ("hm",), {"index": 2}, {"thinking": "hm", "index": 2}),
+    (
+        fe.thinking_event,
+        ("",),
+        {"index": 2, "signature": "EqQB"},
+        {"thinking": "", "index": 2, "signature": "EqQB"},
+    ),
+    (fe.thinking_event, ("",), {"signature": "s"}, {"thinking": "", "signature": "s"}),
+    (
+        fe.message_stop_event,
+        ("m", "stop_sequence"),
+        {"stop_sequence": "\n\nHuman:"},
+        {"message_id": "m", "stop_reason": "stop_sequence", "stop_sequence": "\n\nHuman:"},
+    ),
+    (
+        fe.usage_event,
+        (10, 5, 15),
+        {"cache_creation_input_tokens": 3, "cache_read_input_tokens": 0, "reasoning_tokens": 2},
+        {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+         "cache_creation_input_tokens": 3, "cache_read_input_tokens": 0, "reasoning_tokens": 2},
+    ),
+    (
+        fe.usage_event,
+        (10, 5, 15),
+        {"cache_read_input_tokens": 7},
+        {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+         "cache_read_input_tokens": 7},
+    ),
+    (
+        fe.error_event,
+        ("Overloaded",),
+        {"error_type": "overloaded_error"},
+        {"error": "Overloaded", "error_type": "overloaded_error"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("factory", "args", "kwargs", "data"), FACTORY_KEYWORDS)
+def test_factory_keywords_become_data_keys(
+    factory: Callable[..., fe.Event],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    data: dict[str, Any],
+) -> None:
+    ev = factory(*args, **kwargs)
+    assert type(ev) is fe.Event
+    assert ev.data == data and list(ev.data) == list(data)
+    ev.validate()
+    assert fe.Event.from_json(ev.to_json()) == ev
+    # None is "not given": no key at all, never a null.
+    same = factory(*args, **{k: None for k in kwargs})
+    assert same.data == factory(*args).data
+
+
+def test_factory_keywords_are_keyword_only_for_type_checkers(tmp_path: Any) -> None:
+    # At run time they are also accepted positionally (a per-token cost, see _event.py);
+    # the documented signatures are keyword-only, and mypy enforces that.
+    mypy_api = pytest.importorskip("mypy.api")
+    program = tmp_path / "kw.py"
+    program.write_text(
+        "import fastevents as fe\n"
+        "fe.text_delta_event('hi', 0)\n"
+        "fe.message_start_event('m', 'model')\n"
+        "fe.usage_event(1, 2, 3, 4)\n"
+        "fe.text_delta_event('hi', index=0)\n",
+        encoding="utf-8",
+    )
+    out, _, _ = mypy_api.run(["--config-file", os.devnull, "--follow-imports=silent",
+                              "--cache-dir", str(tmp_path / "cache"), str(program)])
+    assert [line.split(":")[1] for line in out.splitlines() if ": error:" in line] == [
+        "2", "3", "4"
+    ], out
+
+
+def test_tool_input_delta_wire_form() -> None:
+    ev = fe.Event(T.TOOL_INPUT_DELTA, {"index": 0, "partial_json": "{"}, NOON)
+    text = ev.to_json()
+    assert text == (
+        '{"type":"ToolInputDelta","data":{"index":0,"partial_json":"{"},'
+        '"timestamp":"2024-01-01T12:00:00.123456Z"}'
+    )
+    assert fe.Event.from_json(text) == ev
+    assert fe.EventType.parse("ToolInputDelta") is T.TOOL_INPUT_DELTA
 
 
 @pytest.mark.parametrize(

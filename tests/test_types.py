@@ -23,10 +23,11 @@ WIRE = {
     fe.EventType.ERROR: (5, "Error"),
     fe.EventType.USAGE: (6, "Usage"),
     fe.EventType.THINKING: (7, "Thinking"),
+    fe.EventType.TOOL_INPUT_DELTA: (8, "ToolInputDelta"),  # the provider extension
 }
 
 
-def test_members_are_exactly_the_eight() -> None:
+def test_members_are_the_eight_go_types_and_the_extension() -> None:
     assert list(fe.EventType) == list(WIRE)
     assert issubclass(fe.EventType, enum.IntEnum)
 

@@ -103,7 +103,8 @@ def check_go_file(path: Path) -> None:
             assert text == expected_rewrite(line)
             assert fe.Event.from_dict(ev.to_dict()) == ev
         seen_types.add(ev.type)
-    assert seen_types == set(T)
+    # Every type the Go package knows (ToolInputDelta is an extension it cannot read).
+    assert seen_types == set(T) - {T.TOOL_INPUT_DELTA}
 
 
 def test_go_events_bundled_copy() -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "new_event",
     "text_delta_event",
     "thinking_event",
+    "tool_input_delta_event",
     "usage_event",
 ]
 
@@ -60,6 +61,7 @@ _MESSAGE_STOP = EventType.MESSAGE_STOP
 _ERROR = EventType.ERROR
 _USAGE = EventType.USAGE
 _THINKING = EventType.THINKING
+_TOOL_INPUT_DELTA = EventType.TOOL_INPUT_DELTA
 _new = object.__new__
 _encode_event = _wire.encode_event
 _event_from_json = _wire.event_from_json
@@ -323,24 +325,177 @@ def new_event(type: EventType | int, data: dict[str, Any]) -> Event:
 
 # The factories: one allocation, three slot stores, one clock read.  Written out
 # rather than sharing a helper, because a call per token is measurable.
+#
+# The optional keywords (API.md, "Event model, extended") become data keys only when
+# given.  At run time they are positional-or-keyword parameters with defaults: CPython
+# 3.11+ specialises calls only to functions without keyword-only parameters, and the
+# generic path would add 5-20 % to every event built without them.  Type checkers see,
+# and enforce, the documented keyword-only signatures (the TYPE_CHECKING block).
 
+if TYPE_CHECKING:
 
-def text_delta_event(text: str) -> Event:
-    """A ``TEXT_DELTA`` event: ``{"text": text}``."""
-    ev = _new(Event)
-    ev.type = _TEXT_DELTA
-    ev.data = {"text": text}
-    ev._ts = _time_ns() // 1000
-    return ev
+    def text_delta_event(text: str, *, index: int | None = None) -> Event:
+        """A ``TEXT_DELTA`` event: ``{"text": text}`` (``"index"`` when given)."""
 
+    def thinking_event(
+        thinking: str, *, index: int | None = None, signature: str | None = None
+    ) -> Event:
+        """A ``THINKING`` event: ``{"thinking": thinking}``, plus ``"index"`` and
+        ``"signature"`` when given (a signature comes with ``thinking=""``)."""
 
-def content_start_event(index: int) -> Event:
-    """A ``CONTENT_START`` event: ``{"index": index}``."""
-    ev = _new(Event)
-    ev.type = _CONTENT_START
-    ev.data = {"index": index}
-    ev._ts = _time_ns() // 1000
-    return ev
+    def content_start_event(
+        index: int,
+        *,
+        block_type: str | None = None,
+        tool_use_id: str | None = None,
+        name: str | None = None,
+    ) -> Event:
+        """A ``CONTENT_START`` event: ``{"index": index}``, plus each keyword given.
+
+        `block_type` is ``"text"``, ``"thinking"``, ``"redacted_thinking"``,
+        ``"tool_use"`` or a provider's own; `tool_use_id` and `name` name a tool call.
+        """
+
+    def message_start_event(message_id: str, *, model: str | None = None) -> Event:
+        """A ``MESSAGE_START`` event: ``{"message_id": ...}`` (``"model"`` when given)."""
+
+    def message_stop_event(
+        message_id: str, stop_reason: str, *, stop_sequence: str | None = None
+    ) -> Event:
+        """A ``MESSAGE_STOP`` event: ``{"message_id", "stop_reason"}`` (and
+        ``"stop_sequence"`` when given)."""
+
+    def error_event(message: str, *, error_type: str | None = None) -> Event:
+        """An ``ERROR`` event: ``{"error": message}`` (``"error_type"`` when given)."""
+
+    def usage_event(
+        prompt_tokens: int,
+        completion_tokens: int,
+        total_tokens: int,
+        *,
+        cache_creation_input_tokens: int | None = None,
+        cache_read_input_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+    ) -> Event:
+        """A ``USAGE`` event: ``{"prompt_tokens", "completion_tokens", "total_tokens"}``,
+        plus each of the cache and reasoning counts given."""
+
+else:
+
+    def text_delta_event(text, index=None):
+        """A ``TEXT_DELTA`` event: ``{"text": text}`` (``"index"`` when given)."""
+        ev = _new(Event)
+        ev.type = _TEXT_DELTA
+        if index is None:
+            ev.data = {"text": text}
+        else:
+            ev.data = {"text": text, "index": index}
+        ev._ts = _time_ns() // 1000
+        return ev
+
+    def thinking_event(thinking, index=None, signature=None):
+        """A ``THINKING`` event: ``{"thinking": thinking}``, plus ``"index"`` and
+        ``"signature"`` when given (a signature comes with ``thinking=""``)."""
+        ev = _new(Event)
+        ev.type = _THINKING
+        if index is None and signature is None:
+            ev.data = {"thinking": thinking}
+        else:
+            data = {"thinking": thinking}
+            if index is not None:
+                data["index"] = index
+            if signature is not None:
+                data["signature"] = signature
+            ev.data = data
+        ev._ts = _time_ns() // 1000
+        return ev
+
+    def content_start_event(index, block_type=None, tool_use_id=None, name=None):
+        """A ``CONTENT_START`` event: ``{"index": index}``, plus each keyword given.
+
+        `block_type` is ``"text"``, ``"thinking"``, ``"redacted_thinking"``,
+        ``"tool_use"`` or a provider's own; `tool_use_id` and `name` name a tool call.
+        """
+        ev = _new(Event)
+        ev.type = _CONTENT_START
+        if block_type is None and tool_use_id is None and name is None:
+            ev.data = {"index": index}
+        else:
+            data = {"index": index}
+            if block_type is not None:
+                data["block_type"] = block_type
+            if tool_use_id is not None:
+                data["tool_use_id"] = tool_use_id
+            if name is not None:
+                data["name"] = name
+            ev.data = data
+        ev._ts = _time_ns() // 1000
+        return ev
+
+    def message_start_event(message_id, model=None):
+        """A ``MESSAGE_START`` event: ``{"message_id": ...}`` (``"model"`` when given)."""
+        ev = _new(Event)
+        ev.type = _MESSAGE_START
+        if model is None:
+            ev.data = {"message_id": message_id}
+        else:
+            ev.data = {"message_id": message_id, "model": model}
+        ev._ts = _time_ns() // 1000
+        return ev
+
+    def message_stop_event(message_id, stop_reason, stop_sequence=None):
+        """A ``MESSAGE_STOP`` event: ``{"message_id", "stop_reason"}`` (and
+        ``"stop_sequence"`` when given)."""
+        ev = _new(Event)
+        ev.type = _MESSAGE_STOP
+        if stop_sequence is None:
+            ev.data = {"message_id": message_id, "stop_reason": stop_reason}
+        else:
+            ev.data = {
+                "message_id": message_id,
+                "stop_reason": stop_reason,
+                "stop_sequence": stop_sequence,
+            }
+        ev._ts = _time_ns() // 1000
+        return ev
+
+    def error_event(message, error_type=None):
+        """An ``ERROR`` event: ``{"error": message}`` (``"error_type"`` when given)."""
+        ev = _new(Event)
+        ev.type = _ERROR
+        if error_type is None:
+            ev.data = {"error": message}
+        else:
+            ev.data = {"error": message, "error_type": error_type}
+        ev._ts = _time_ns() // 1000
+        return ev
+
+    def usage_event(
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        cache_creation_input_tokens=None,
+        cache_read_input_tokens=None,
+        reasoning_tokens=None,
+    ):
+        """A ``USAGE`` event: ``{"prompt_tokens", "completion_tokens", "total_tokens"}``,
+        plus each of the cache and reasoning counts given."""
+        ev = _new(Event)
+        ev.type = _USAGE
+        data = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": total_tokens,
+        }
+        if cache_creation_input_tokens is not None:
+            data["cache_creation_input_tokens"] = cache_creation_input_tokens
+        if cache_read_input_tokens is not None:
+            data["cache_read_input_tokens"] = cache_read_input_tokens
+        if reasoning_tokens is not None:
+            data["reasoning_tokens"] = reasoning_tokens
+        ev.data = data
+        ev._ts = _time_ns() // 1000
+        return ev
 
 
 def content_end_event(index: int) -> Event:
@@ -352,50 +507,15 @@ def content_end_event(index: int) -> Event:
     return ev
 
 
-def message_start_event(message_id: str) -> Event:
-    """A ``MESSAGE_START`` event: ``{"message_id": message_id}``."""
+def tool_input_delta_event(index: int, partial_json: str) -> Event:
+    """A ``TOOL_INPUT_DELTA`` event: ``{"index": index, "partial_json": partial_json}``.
+
+    A piece of the JSON arguments of the tool call in content block `index`; the
+    pieces of one block, concatenated, are the call's arguments.  (Not readable by the
+    Go package, which knows only the first eight types.)
+    """
     ev = _new(Event)
-    ev.type = _MESSAGE_START
-    ev.data = {"message_id": message_id}
-    ev._ts = _time_ns() // 1000
-    return ev
-
-
-def message_stop_event(message_id: str, stop_reason: str) -> Event:
-    """A ``MESSAGE_STOP`` event: ``{"message_id": ..., "stop_reason": ...}``."""
-    ev = _new(Event)
-    ev.type = _MESSAGE_STOP
-    ev.data = {"message_id": message_id, "stop_reason": stop_reason}
-    ev._ts = _time_ns() // 1000
-    return ev
-
-
-def error_event(message: str) -> Event:
-    """An ``ERROR`` event: ``{"error": message}``."""
-    ev = _new(Event)
-    ev.type = _ERROR
-    ev.data = {"error": message}
-    ev._ts = _time_ns() // 1000
-    return ev
-
-
-def usage_event(prompt_tokens: int, completion_tokens: int, total_tokens: int) -> Event:
-    """A ``USAGE`` event: ``{"prompt_tokens", "completion_tokens", "total_tokens"}``."""
-    ev = _new(Event)
-    ev.type = _USAGE
-    ev.data = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": total_tokens,
-    }
-    ev._ts = _time_ns() // 1000
-    return ev
-
-
-def thinking_event(thinking: str) -> Event:
-    """A ``THINKING`` event: ``{"thinking": thinking}``."""
-    ev = _new(Event)
-    ev.type = _THINKING
-    ev.data = {"thinking": thinking}
+    ev.type = _TOOL_INPUT_DELTA
+    ev.data = {"index": index, "partial_json": partial_json}
     ev._ts = _time_ns() // 1000
     return ev
