@@ -257,6 +257,12 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+# A1 lives in its own module (it needs the SDKs, imported only when it is built).
+from ._providers import SCENARIO as _A1  # noqa: E402
+
+SCENARIOS += (_A1,)
+
+
 def scenario(sid: str) -> Scenario:
     for s in SCENARIOS:
         if s.id == sid.upper():
