@@ -208,3 +208,14 @@ def test_responses_pump_error_event_is_sent_and_the_stream_closed(stream_cls: An
     got = list(stream)
     assert stream.closed and n == len(got) == 4
     assert got[-1].data["error_type"] == "server_error"
+
+
+def test_responses_stream_helper_gives_the_same_events() -> None:
+    client = openai_client(Served(messages("openai_responses.sse")))
+    with client.responses.stream(**RESPONSES_ARGS) as stream:
+        events = list(adapter.convert(stream))
+    assert shape(events) == shape(convert_sync("openai_responses.sse"))
+
+
+def test_an_empty_stream_gives_no_events() -> None:
+    assert list(adapter.convert(iter(()))) == []
