@@ -198,3 +198,18 @@ def test_importing_the_adapters_imports_no_sdk() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_stream_cut_short_still_ends_with_its_blocks_closed_and_a_stop() -> None:
+    # The connection ends after a token, with no message_stop and no error event.
+    chunks = messages("anthropic_thinking_tools.sse")[:4]
+    client = anthropic_client(Served(chunks))
+    events = list(adapter.convert(client.messages.create(**ANTHROPIC_ARGS, stream=True)))
+    check_invariants(events)
+    assert shape(events)[-3:] == [
+        ("ContentEnd", {"index": 0}),
+        ("Usage", {"prompt_tokens": 5072, "completion_tokens": 2, "total_tokens": 5074,
+                   "cache_creation_input_tokens": 1200, "cache_read_input_tokens": 3400}),
+        ("MessageStop", {"message_id": "msg_01TK3v5ZxLkVhTjp8bKJbcNw",
+                         "stop_reason": "incomplete"}),
+    ]

@@ -72,6 +72,7 @@ class AnthropicConverter(Converter):
         self.stop_reason: str | None = None
         self.stop_sequence: str | None = None
         self.stop_extra: dict[str, Any] = {}
+        self.open_blocks: dict[int, None] = {}  # ordered set of the open block indices
         self._handlers: dict[str, Callable[[Any], list[Event]]] = {
             "content_block_delta": self._block_delta,  # first: one per token
             "content_block_start": self._block_start,
@@ -109,7 +110,8 @@ class AnthropicConverter(Converter):
         return []
 
     def _message_stop(self, ev: Any) -> list[Event]:
-        out = []
+        out = [content_end_event(index) for index in self.open_blocks]  # normally none
+        self.open_blocks.clear()
         if self.usage:
             out.append(self._usage_event())
         stop = message_stop_event(self.message_id, self.stop_reason or "",
@@ -118,6 +120,15 @@ class AnthropicConverter(Converter):
         out.append(stop)
         self.done = True
         return out
+
+    def finish(self) -> list[Event]:
+        # The SDK stream ended without message_stop (and without an error): close what
+        # is open, and stop with the reason given so far, or "incomplete".
+        if not self.message_id:
+            return []
+        if self.stop_reason is None:
+            self.stop_reason = "incomplete"
+        return self._message_stop(None)
 
     def _add_usage(self, usage: Any) -> None:
         # message_start carries the input counts, message_delta cumulative counts: the
@@ -150,6 +161,7 @@ class AnthropicConverter(Converter):
         index = ev.index
         block = ev.content_block
         kind = block.type
+        self.open_blocks[index] = None
         if kind == "text":
             out = [content_start_event(index, block_type=kind)]
             if block.text:
@@ -204,6 +216,7 @@ class AnthropicConverter(Converter):
         return [out]
 
     def _block_stop(self, ev: Any) -> list[Event]:
+        self.open_blocks.pop(ev.index, None)
         return [content_end_event(ev.index)]
 
 
