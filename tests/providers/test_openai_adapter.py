@@ -55,7 +55,8 @@ RUN = [pytest.param(convert_sync, id="sync"), pytest.param(convert_async, id="as
 def test_chat_text_without_usage(run: Any) -> None:
     events = run("openai_chat_text.sse")
     assert shape(events) == [
-        ("MessageStart", {"message_id": "chatcmpl-AZt5Xq1", "model": "gpt-4o-2024-08-06"}),
+        ("MessageStart", {"message_id": "chatcmpl-AZt5Xq1", "model": "gpt-4o-2024-08-06",
+                          "system_fingerprint": "fp_7f6be3efb0"}),
         ("ContentStart", {"index": 0, "block_type": "text"}),
         ("TextDelta", {"text": "Hello", "index": 0}),
         ("TextDelta", {"text": "! How can I", "index": 0}),
@@ -219,3 +220,18 @@ def test_responses_stream_helper_gives_the_same_events() -> None:
 
 def test_an_empty_stream_gives_no_events() -> None:
     assert list(adapter.convert(iter(()))) == []
+
+
+@pytest.mark.parametrize("run", RUN)
+def test_chat_logprobs_fingerprint_and_service_tier_are_kept(run: Any) -> None:
+    events = run("openai_chat_logprobs.sse")
+    check_invariants(events)
+    assert events[0].data == {"message_id": "chatcmpl-LP01", "model": "gpt-4o-mini-2024-07-18",
+                              "system_fingerprint": "fp_0ba0d124f1", "service_tier": "default"}
+    deltas = [ev.data for ev in events if ev.type is T.TEXT_DELTA]
+    assert deltas == [
+        {"text": "Hi", "index": 0, "logprobs": {"content": [
+            {"token": "Hi", "logprob": -0.0009, "bytes": [72, 105], "top_logprobs": []}]}},
+        {"text": "!", "index": 0, "logprobs": {"content": [
+            {"token": "!", "logprob": -0.31, "bytes": [33], "top_logprobs": []}]}},
+    ]

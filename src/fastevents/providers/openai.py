@@ -125,11 +125,17 @@ class ChatCompletionsConverter(Converter):
         out: list[Event] = []
         if self.message_id is None:
             self.message_id = chunk.id
-            out.append(message_start_event(chunk.id, model=chunk.model))
+            start = message_start_event(chunk.id, model=chunk.model)
+            for key in ("system_fingerprint", "service_tier"):
+                value = getattr(chunk, key, None)
+                if value is not None:
+                    start.data[key] = value
+            out.append(start)
         for choice in chunk.choices:
             ci = choice.index
             delta = choice.delta
             if delta is not None:
+                before = len(out)
                 extra = _extra(delta)
                 if extra:
                     reasoning = extra.get("reasoning_content") or extra.get("reasoning")
@@ -145,6 +151,10 @@ class ChatCompletionsConverter(Converter):
                 function_call = getattr(delta, "function_call", None)
                 if function_call is not None:  # the deprecated single-function form
                     self._tool_piece(out, ci, -1, None, function_call)
+                logprobs = choice.logprobs
+                if logprobs is not None and len(out) > before:
+                    # Requested with logprobs=True: they belong to this chunk's token.
+                    out[-1].data["logprobs"] = dump(logprobs)
             if choice.finish_reason is not None:
                 self.finish_reasons[ci] = choice.finish_reason
                 self._close_choice(out, ci)
