@@ -12,7 +12,7 @@ pytest.importorskip("httpx2", reason="httpx2 is not installed")
 
 
 @pytest.mark.parametrize("api", ["anthropic", "openai-chat", "openai-responses"])
-@pytest.mark.parametrize("build", [bp.sdk_alone, bp.sdk_with_adapter])
+@pytest.mark.parametrize("build", [bp.sdk_alone, bp.sdk_with_adapter, bp.adapter_alone])
 def test_rows_run_every_token(api: str, build: object) -> None:
     pytest.importorskip("anthropic" if api == "anthropic" else "openai")
     body = build(api, 25)  # type: ignore[operator]

@@ -155,6 +155,25 @@ def sdk_with_adapter(api: str, n: int) -> Body:
     return Body(run, n)
 
 
+def adapter_alone(api: str, n: int) -> Body:
+    """The adapter's own share: ``convert`` + send/receive over SDK objects read before
+    the timed run (the difference the two rows above measure, without their noise)."""
+    items = list(_open(api, n))
+    convert = _ADAPTERS[api]
+    stream = _stream.EventStream(64)
+    send, receive = stream.send, stream.try_receive
+
+    def run() -> int:
+        count = 0
+        for ev in convert(items):
+            send(ev)
+            receive()
+            count += 1
+        return count
+
+    return Body(run, n)
+
+
 def _missing(sdk: str) -> str:
     for name in (sdk, "httpx2"):
         try:
@@ -174,6 +193,8 @@ def _cases() -> list[Case]:
                 None if reason else functools.partial(sdk_alone, api), reason),
             Row("adapter", "SDK + convert + send/receive",
                 None if reason else functools.partial(sdk_with_adapter, api), reason),
+            Row("convert", "convert + send/receive alone",
+                None if reason else functools.partial(adapter_alone, api), reason),
         )
         cases.append(Case(api, rows, "sdk", "SDK alone", fallback=None, targets=(
             Target("adapter", "sdk", 0.8, "adapter adds <=25% to the SDK"),)))
