@@ -213,3 +213,13 @@ def test_a_stream_cut_short_still_ends_with_its_blocks_closed_and_a_stop() -> No
         ("MessageStop", {"message_id": "msg_01TK3v5ZxLkVhTjp8bKJbcNw",
                          "stop_reason": "incomplete"}),
     ]
+
+
+def test_a_tool_called_without_arguments_still_has_json_arguments() -> None:
+    chunks = messages("anthropic_thinking_tools.sse")
+    # Keep the tool block's start, its empty "" piece and its stop; drop the other pieces.
+    kept = [c for c in chunks if b'"partial_json":"' not in c or b'"partial_json":""' in c]
+    client = anthropic_client(Served(kept))
+    events = list(adapter.convert(client.messages.create(**ANTHROPIC_ARGS, stream=True)))
+    check_invariants(events)
+    assert tool_arguments(events) == {2: {}}

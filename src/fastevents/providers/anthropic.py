@@ -73,6 +73,8 @@ class AnthropicConverter(Converter):
         self.stop_sequence: str | None = None
         self.stop_extra: dict[str, Any] = {}
         self.open_blocks: dict[int, None] = {}  # ordered set of the open block indices
+        #: open tool blocks -> whether any argument piece was non-empty
+        self.tool_input: dict[int, bool] = {}
         self._handlers: dict[str, Callable[[Any], list[Event]]] = {
             "content_block_delta": self._block_delta,  # first: one per token
             "content_block_start": self._block_start,
@@ -191,6 +193,7 @@ class AnthropicConverter(Converter):
             out = [start]
             if block.input:  # normally {} here, the input following as deltas
                 out.append(tool_input_delta_event(index, json.dumps(block.input)))
+            self.tool_input[index] = bool(block.input)
             return out
         start = content_start_event(index, block_type=kind)
         start.data["content_block"] = dump(block)  # a block that arrives whole
@@ -202,6 +205,8 @@ class AnthropicConverter(Converter):
         if kind == "text_delta":
             return [text_delta_event(delta.text, index=ev.index)]
         if kind == "input_json_delta":
+            if delta.partial_json:
+                self.tool_input[ev.index] = True
             return [tool_input_delta_event(ev.index, delta.partial_json)]
         if kind == "thinking_delta":
             return [thinking_event(delta.thinking, index=ev.index)]
@@ -216,8 +221,13 @@ class AnthropicConverter(Converter):
         return [out]
 
     def _block_stop(self, ev: Any) -> list[Event]:
-        self.open_blocks.pop(ev.index, None)
-        return [content_end_event(ev.index)]
+        index = ev.index
+        self.open_blocks.pop(index, None)
+        if self.tool_input.pop(index, True):
+            return [content_end_event(index)]
+        # A tool called without arguments streams no JSON at all (at most ""); the
+        # pieces of every tool block concatenate to its JSON arguments, so: "{}".
+        return [tool_input_delta_event(index, "{}"), content_end_event(index)]
 
 
 def _citation_event(citation: Any, index: int) -> Event:
