@@ -1,13 +1,14 @@
 """A1: what a provider adapter adds to iterating the provider's SDK stream.
 
-One operation is one streamed SDK event (a text token).  Two rows per provider API, in
+One operation is one streamed SDK event (a text token).  Three rows per provider API, in
 the same run: the real SDK client iterating a recorded stream served by
-``httpx2.MockTransport`` (its SSE parsing and pydantic models: what any consumer pays),
-and the same iteration through the adapter's ``convert`` with every event sent into an
-`EventStream` and received back.  The target: the adapter adds at most 25 % to the
-SDK's own cost, i.e. the ratio SDK-alone / with-adapter is at least 0.8.  The HTTP
-request itself is made while preparing, outside the timed run.  Rows whose SDK is not
-installed are skipped with the reason.
+``httpx2.MockTransport`` (its SSE parsing and pydantic models: what any consumer pays);
+the same iteration through the adapter's ``convert``, every event sent into an
+`EventStream` and received back; and the adapter alone over SDK objects read before the
+timed run.  The target: the adapter adds at most 25 % to the SDK's own cost, i.e. the
+ratio SDK-alone / with-adapter is at least 0.8.  The HTTP request itself is made while
+preparing, outside the timed run.  Rows whose SDK is not installed are skipped with the
+reason.
 """
 
 from __future__ import annotations
