@@ -235,3 +235,42 @@ def test_chat_logprobs_fingerprint_and_service_tier_are_kept(run: Any) -> None:
         {"text": "!", "index": 0, "logprobs": {"content": [
             {"token": "!", "logprob": -0.31, "bytes": [33], "top_logprobs": []}]}},
     ]
+
+
+@pytest.mark.parametrize("run", RUN)
+def test_chat_two_choices(run: Any) -> None:
+    events = run("openai_chat_n2.sse")
+    check_invariants(events)
+    starts = [ev.data for ev in events if ev.type is T.CONTENT_START]
+    assert starts == [{"index": 0, "block_type": "text"},
+                      {"index": 1, "block_type": "text", "choice": 1}]
+    by_block: dict[int, str] = {}
+    for ev in events:
+        if ev.type is T.TEXT_DELTA:
+            by_block[ev.data["index"]] = by_block.get(ev.data["index"], "") + ev.data["text"]
+    assert by_block == {0: "Red.", 1: "Blue sky"}
+    assert events[-1].data == {"message_id": "chatcmpl-N2", "stop_reason": "stop",
+                               "finish_reasons": {"0": "stop", "1": "length"}}
+
+
+@pytest.mark.parametrize("run", RUN)
+def test_responses_other_items_arrive_whole_and_incomplete_stops(run: Any) -> None:
+    events = run("openai_responses_web_search_incomplete.sse")
+    check_invariants(events)
+    search_start, text_start = [ev.data for ev in events if ev.type is T.CONTENT_START]
+    assert search_start == {"index": 0, "block_type": "web_search_call", "item_id": "ws_01",
+                            "item": {"id": "ws_01", "type": "web_search_call",
+                                     "status": "in_progress"}}
+    search_end = next(ev.data for ev in events if ev.type is T.CONTENT_END)
+    assert search_end["index"] == 0
+    assert search_end["item"]["action"] == {"type": "search", "query": "positive news today"}
+    assert text_start["block_type"] == "text" and text_of(events) == "Today a"
+    # response.incomplete closes the open text block, then Usage and the stop.
+    assert shape(events)[-3:] == [
+        ("ContentEnd", {"index": 1}),
+        ("Usage", {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42,
+                   "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                   "reasoning_tokens": 0}),
+        ("MessageStop", {"message_id": "resp_ws01", "stop_reason": "incomplete",
+                         "incomplete_details": {"reason": "max_output_tokens"}}),
+    ]
