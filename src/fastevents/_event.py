@@ -1,4 +1,4 @@
-"""`Event`, `new_event` and the eight factories.
+"""`Event`, `new_event` and the factories (the eight Go types, and ToolInputDelta).
 
 An event is built for every streamed token, so the class is shaped for cost:
 
