@@ -20,17 +20,38 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any
+from typing import Any, Protocol
 
 from .._errors import StreamClosed
 from .._event import Event, error_event
-from .._stream_abc import Stream
 
-__all__ = ["Converter", "ProviderEvent", "aconvert_with", "apump_with", "convert_with",
-           "dump", "error_from_exception", "pump_with"]
+__all__ = ["AsyncSink", "Converter", "ProviderEvent", "Sink", "aconvert_with", "apump_with",
+           "convert_with", "dump", "error_from_exception", "pump_with"]
 
 #: One object an SDK stream yields (a pydantic model of the SDK's own types).
 ProviderEvent = Any
+
+
+class Sink(Protocol):
+    """What `pump` needs of a stream: every `fe.Stream` (both twins, Redis) has it."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def send(self, event: Event, *, timeout: float | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class AsyncSink(Protocol):
+    """What `apump` needs of a stream."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def asend(self, event: Event, *, timeout: float | None = None) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Converter:
@@ -167,7 +188,7 @@ def _close_sdk_stream(sdk_stream: object) -> Any:
     return close() if callable(close) else None
 
 
-def _close_stream(stream: Stream) -> None:
+def _close_stream(stream: Sink | AsyncSink) -> None:
     try:
         if not stream.closed:
             stream.close()
@@ -175,7 +196,7 @@ def _close_stream(stream: Stream) -> None:
         pass
 
 
-def pump_with(make: MakeConverter, sdk_stream: Iterable[ProviderEvent], stream: Stream,
+def pump_with(make: MakeConverter, sdk_stream: Iterable[ProviderEvent], stream: Sink,
               *, close: bool = True) -> int:
     """Send the events of `sdk_stream` into `stream`; return how many were sent.
 
@@ -203,7 +224,7 @@ def pump_with(make: MakeConverter, sdk_stream: Iterable[ProviderEvent], stream: 
 
 
 async def apump_with(make: MakeConverter, sdk_stream: AsyncIterable[ProviderEvent],
-                     stream: Stream, *, close: bool = True) -> int:
+                     stream: AsyncSink, *, close: bool = True) -> int:
     """`pump_with` for an async SDK stream, sending with ``await stream.asend``."""
     asend = stream.asend
     sent = 0

@@ -42,10 +42,11 @@ from .._event import (
     tool_input_delta_event,
     usage_event,
 )
-from .._stream_abc import Stream
 from ._base import (
+    AsyncSink,
     Converter,
     ProviderEvent,
+    Sink,
     aconvert_with,
     apump_with,
     convert_with,
@@ -254,7 +255,7 @@ def aconvert(sdk_stream: AsyncIterable[ProviderEvent]) -> AsyncIterator[Event]:
     return aconvert_with(_make, sdk_stream)
 
 
-def pump(sdk_stream: Iterable[ProviderEvent], stream: Stream, *, close: bool = True) -> int:
+def pump(sdk_stream: Iterable[ProviderEvent], stream: Sink, *, close: bool = True) -> int:
     """Send the events of `sdk_stream` into `stream` and return how many were sent.
 
     Under BLOCK a slow consumer throttles the read.  An SDK error is sent as ``Error``,
@@ -263,7 +264,7 @@ def pump(sdk_stream: Iterable[ProviderEvent], stream: Stream, *, close: bool = T
     return pump_with(_make, sdk_stream, stream, close=close)
 
 
-async def apump(sdk_stream: AsyncIterable[ProviderEvent], stream: Stream, *,
+async def apump(sdk_stream: AsyncIterable[ProviderEvent], stream: AsyncSink, *,
                 close: bool = True) -> int:
     """`pump` for the async client's streams, sending with ``await stream.asend``."""
     return await apump_with(_make, sdk_stream, stream, close=close)
