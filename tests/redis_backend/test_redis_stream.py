@@ -6,9 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _bg import Bg
-
 import fastevents as fe
+from _bg import Bg
 from fastevents.redis import RedisStreamManager
 
 
