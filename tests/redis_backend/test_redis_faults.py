@@ -152,13 +152,14 @@ def test_ctrl_c_during_a_receive_script_restores(redis_manager: RedisStreamManag
     s.send_many([fe.text_delta_event(str(i)) for i in range(3)])
     scripts = s._backend.scripts
     token_key = s._keys.token("t1")
-    keys = [*s._klist, token_key]
-    code, _, items = scripts.receive(keys=keys, args=[2])
+    receive_keys = [*s._recv_keys, token_key]
+    restore_keys = [*s._klist, token_key]
+    code, _, items = scripts.receive(keys=receive_keys, args=[2])
     assert code == 0 and len(items) == 2
     # The caller "never saw" the reply: restore, as the KeyboardInterrupt path does.
-    assert scripts.restore(keys=keys, args=[]) == 2
-    assert scripts.restore(keys=keys, args=[]) == 0  # once only
+    assert scripts.restore(keys=restore_keys, args=[]) == 2
+    assert scripts.restore(keys=restore_keys, args=[]) == 0  # once only
     # A receive with the same token reaching Redis late takes nothing.
-    assert scripts.receive(keys=keys, args=[2])[0] == 4
+    assert scripts.receive(keys=receive_keys, args=[2])[0] == 4
     seqs = [s.receive_entry()[0] for _ in range(3)]
     assert seqs == [1, 2, 3]

@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from redis.exceptions import RedisError
+
 from .._args import (
     check_cancel,
     check_event,
@@ -49,7 +51,7 @@ from .._event import Event
 from .._stream_abc import Stream
 from .._types import BackpressurePolicy
 from . import _runtime
-from ._backend import NETWORK_ERRORS, translated, unavailable
+from ._backend import NETWORK_ERRORS, translate, translated, unavailable
 from ._keys import InstanceKeys
 from ._waitloop import Waiter
 
@@ -86,7 +88,10 @@ class RedisEventStream(Stream):
     Made by :class:`~fastevents.redis.RedisStreamManager`; not constructed directly.
     """
 
-    __slots__ = ("__weakref__", "_backend", "_bs", "_gen", "_hist", "_id", "_keys", "_klist")
+    __slots__ = (
+        "__weakref__", "_backend", "_bs", "_gen", "_hist", "_id", "_keys", "_klist",
+        "_recv_keys", "_send_keys",
+    )
 
     def __init__(
         self, backend: Backend, stream_id: str, gen: str, keys: InstanceKeys,
@@ -97,6 +102,9 @@ class RedisEventStream(Stream):
         self._gen = gen
         self._keys = keys
         self._klist = list(keys)
+        # The hot scripts' keys, encoded once (redis-py passes bytes through as they are).
+        self._send_keys = [k.encode() for k in (keys.m, keys.q, keys.s)]
+        self._recv_keys = [k.encode() for k in (keys.m, keys.q, keys.h, keys.s)]
         self._bs = buffer_size
         self._hist = history
 
@@ -126,29 +134,32 @@ class RedisEventStream(Stream):
         # are passed as a count (for drop accounting), which keeps big batches cheap.
         passed = batch[: self._bs]
         args: list[Any] = [mode, len(batch) - len(passed), *passed]
-        with translated(self._id, "send"):
-            code, n, sv = self._backend.scripts.send(keys=self._klist, args=args)
+        scripts = self._backend.scripts
+        try:
+            code, n, sv = scripts.run(scripts.send, self._send_keys, args)
+        except RedisError as exc:
+            raise translate(exc, self._id, "send") from exc
         return int(code), int(n), int(sv)
 
     def _take(self, max_items: int, op: str, interruptible: bool) -> _Taken:
         """One receive attempt: ``(code, sv, items)``."""
         scripts = self._backend.scripts
         if not interruptible:
-            with translated(self._id, op):
-                res = scripts.receive(keys=self._klist, args=[max_items])
+            try:
+                res = scripts.run(scripts.receive, self._recv_keys, [max_items])
+            except RedisError as exc:
+                raise translate(exc, self._id, op) from exc
             return int(res[0]), int(res[1]), (res[2] if len(res) > 2 else [])
         token_key = self._keys.token(self._backend.token())
-        keys = [*self._klist, token_key]
         try:
-            with translated(self._id, op):
-                res = scripts.receive(keys=keys, args=[max_items])
-        except Exception:
-            raise
+            res = scripts.run(scripts.receive, [*self._recv_keys, token_key], [max_items])
+        except RedisError as exc:
+            raise translate(exc, self._id, op) from exc
         except BaseException:
             # Ctrl-C (or SystemExit) while the script may have run: put back whatever
             # it took, on a fresh connection (redis-py discarded the interrupted one).
             try:
-                scripts.restore(keys=keys, args=[])
+                scripts.restore(keys=[*self._klist, token_key], args=[])
             except Exception:
                 pass
             raise
