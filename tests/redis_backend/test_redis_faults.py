@@ -163,3 +163,15 @@ def test_ctrl_c_during_a_receive_script_restores(redis_manager: RedisStreamManag
     assert scripts.receive(keys=receive_keys, args=[2])[0] == 4
     seqs = [s.receive_entry()[0] for _ in range(3)]
     assert seqs == [1, 2, 3]
+
+
+def test_receive_records_do_not_pile_up(redis_manager: RedisStreamManager) -> None:
+    s = redis_manager.create_stream("records")
+    for i in range(50):  # on the main thread: every receive carries a token
+        s.send(fe.text_delta_event(str(i)))
+        assert s.receive().data == {"text": str(i)}
+    client = redis.Redis.from_url(redis_manager._backend.url)
+    try:
+        assert len(client.keys(f"{redis_manager.namespace}:*:t:*")) <= 1
+    finally:
+        client.close()

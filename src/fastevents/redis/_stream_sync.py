@@ -73,7 +73,7 @@ class RedisStreamCore(Stream):
 
     __slots__ = (
         "__weakref__", "_backend", "_bs", "_gen", "_hist", "_id", "_keys", "_klist",
-        "_recv_keys", "_send_keys",
+        "_last_token", "_recv_keys", "_send_keys",
     )
 
     def __init__(
@@ -88,6 +88,9 @@ class RedisStreamCore(Stream):
         # The hot scripts' keys, encoded once (redis-py passes bytes through as they are).
         self._send_keys = [k.encode() for k in (keys.m, keys.q, keys.s)]
         self._recv_keys = [k.encode() for k in (keys.m, keys.q, keys.h, keys.s)]
+        # The main thread's last receive token whose reply arrived: the next receive drops
+        # its record, so those records do not pile up until they expire.
+        self._last_token: str | None = None
         self._bs = buffer_size
         self._hist = history
 
@@ -134,8 +137,12 @@ class RedisStreamCore(Stream):
                 raise translate(exc, self._id, op) from exc
             return int(res[0]), int(res[1]), (res[2] if len(res) > 2 else [])
         token_key = self._keys.token(self._backend.token())
+        keys: list[Any] = [*self._recv_keys, token_key]
+        if self._last_token is not None:
+            keys.append(self._last_token)
+            self._last_token = None
         try:
-            res = scripts.run(scripts.receive, [*self._recv_keys, token_key], [max_items])
+            res = scripts.run(scripts.receive, keys, [max_items])
         except RedisError as exc:
             raise translate(exc, self._id, op) from exc
         except BaseException:
@@ -146,6 +153,8 @@ class RedisStreamCore(Stream):
             except Exception:
                 pass
             raise
+        if int(res[0]) == _OK:
+            self._last_token = token_key
         return int(res[0]), int(res[1]), (res[2] if len(res) > 2 else [])
 
     def _restore_items(self, items: list[bytes]) -> None:

@@ -2,6 +2,7 @@
 -- event leaves the buffer), and keep them in history.
 -- KEYS[1] m  KEYS[2] q  KEYS[3] h  KEYS[4] s
 -- KEYS[5] (optional) t: the token key of an interruptible caller (see restore.lua)
+-- KEYS[6] (optional) the same caller's previous token key, whose reply it did read: dropped
 -- (w and cur, refreshed with the rest every ttl/8, are derived from m: same hash tag)
 -- ARGV[1] the most events to take
 -- Returns {code, sv, items}: code 0 = took `items` ("<seq> <json>" each), 1 = closed and
@@ -13,6 +14,7 @@
 local st = redis.call('HMGET', KEYS[1], 'closed', 'hist', 'rs', 'sv', 'ex', 'ttl', 'ws', 'wr')
 if not st[1] then return {3, 0} end
 local sv = tonumber(st[4])
+if KEYS[6] then redis.call('DEL', KEYS[6]) end
 if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then return {4, sv} end
 local items = redis.call('LPOP', KEYS[2], tonumber(ARGV[1]))
 if not items then
