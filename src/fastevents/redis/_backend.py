@@ -45,15 +45,20 @@ def unavailable(exc: BaseException, stream_id: str | None, op: str) -> RedisUnav
     return err
 
 
+def translate(exc: redis.exceptions.RedisError, stream_id: str | None, op: str) -> StreamError:
+    """redis-py's error as a fastevents error (raise it ``from exc``)."""
+    if isinstance(exc, NETWORK_ERRORS):
+        return unavailable(exc, stream_id, op)
+    return StreamError(f"redis: {exc}", stream_id=stream_id, op=op)
+
+
 @contextmanager
 def translated(stream_id: str | None, op: str) -> Iterator[None]:
     """Turn redis-py's errors into fastevents errors (its own as ``__cause__``)."""
     try:
         yield
-    except NETWORK_ERRORS as exc:
-        raise unavailable(exc, stream_id, op) from exc
     except redis.exceptions.RedisError as exc:
-        raise StreamError(f"redis: {exc}", stream_id=stream_id, op=op) from exc
+        raise translate(exc, stream_id, op) from exc
 
 
 _LIVE: weakref.WeakSet[Backend] = weakref.WeakSet()

@@ -7,7 +7,9 @@ the source when Redis answers ``NOSCRIPT`` (after a restart or ``SCRIPT FLUSH``)
 from __future__ import annotations
 
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
     import redis
@@ -38,3 +40,13 @@ class Scripts:
         self.send = loaded["send"]
         self.set_policy = loaded["set_policy"]
         self.touch = loaded["touch"]
+        self._client = client
+
+    def run(self, script: Script, keys: list[Any], args: list[Any]) -> Any:
+        """``script(keys, args)`` for the hot paths: ``EVALSHA`` straight, loading the
+        script only when Redis answers ``NOSCRIPT`` (what ``Script.__call__`` does, minus
+        its per-call bookkeeping)."""
+        try:
+            return self._client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return script(keys=keys, args=args)

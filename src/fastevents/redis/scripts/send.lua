@@ -1,6 +1,6 @@
 -- send: accept events into one stream instance, atomically bounded by its buffer size.
--- KEYS[1] m (meta hash)  KEYS[2] q (buffer list)  KEYS[3] h  KEYS[4] s (signal stream)
--- KEYS[5] w  KEYS[6] cur
+-- KEYS[1] m (meta hash)  KEYS[2] q (buffer list)  KEYS[3] s (signal stream)
+-- (h, w and cur, refreshed with the rest every ttl/8, are derived from m: same hash tag)
 -- ARGV[1] mode: "first" (the stream's policy decides: under DROP the refused events count
 --         as dropped), "block" (a blocked sender retrying: no drop counted), "try"
 --         (try_send: refused events count as dropped whatever the policy)
@@ -9,7 +9,11 @@
 -- Returns {code, sent, sv}: code 0 = all sent, 1 = closed, 2 = full after `sent` went in
 -- (the caller waits), 3 = the instance is gone (expired), 4 = full after `sent` went in
 -- and the rest was refused (counted as dropped); sv = the signal version to wait from.
-local st = redis.call('HMGET', KEYS[1], 'closed', 'bs', 'pol', 'seq', 'sv', 'ex', 'ttl')
+--
+-- The signal (an XADD) is written only when a receiver may be parked (meta `wr`, set by
+-- the receive that found the stream empty, in the same atomic step): an uncontended
+-- send costs no wake-up.
+local st = redis.call('HMGET', KEYS[1], 'closed', 'bs', 'pol', 'seq', 'sv', 'ex', 'ttl', 'wr')
 if not st[1] then return {3, 0, 0} end
 local sv = tonumber(st[5])
 if st[1] == '1' then return {1, 0, sv} end
@@ -40,12 +44,20 @@ if n > 0 then
   end
   -- The list disappears whenever it is drained: a re-created one needs its TTL again.
   if len == n then redis.call('PEXPIRE', KEYS[2], ttl) end
-  sv = sv + 1
-  redis.call('XADD', KEYS[4], 'MAXLEN', '1', '0-' .. sv, 'e', '1')
-  redis.call('HSET', KEYS[1], 'seq', seq + n, 'sv', sv, 'act', now)
+  if st[8] == '1' then
+    sv = sv + 1
+    redis.call('XADD', KEYS[3], 'MAXLEN', '1', '0-' .. sv, 'e', '1')
+    redis.call('HSET', KEYS[1], 'seq', seq + n, 'act', now, 'sv', sv, 'wr', '0')
+  else
+    redis.call('HSET', KEYS[1], 'seq', seq + n, 'act', now)
+  end
 end
 if now - tonumber(st[6]) >= ttl / 8 then
-  for k = 1, 6 do redis.call('PEXPIRE', KEYS[k], ttl) end
+  local base = string.sub(KEYS[1], 1, -2)
+  local prefix = string.match(KEYS[1], '^(.*}:)')
+  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], base .. 'h', base .. 'w', prefix .. 'cur'}) do
+    redis.call('PEXPIRE', k, ttl)
+  end
   redis.call('HSET', KEYS[1], 'ex', now)
 end
 if n < want then
@@ -54,6 +66,8 @@ if n < want then
     redis.call('HSET', KEYS[1], 'act', now)
     return {4, n, sv}
   end
+  -- The caller will park: the next receive must signal.
+  redis.call('HSET', KEYS[1], 'ws', '1')
   return {2, n, sv}
 end
 return {0, n, sv}
