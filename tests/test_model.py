@@ -64,11 +64,35 @@ def bad_event() -> fe.Event:
 class Model:
     """The reference: what a bounded stream must do, written as plainly as possible."""
 
-    def __init__(self, capacity: int, policy: fe.BackpressurePolicy) -> None:
+    def __init__(
+        self, capacity: int, policy: fe.BackpressurePolicy, history: int = 0
+    ) -> None:
         self.buf: deque[fe.Event] = deque()
         self.capacity = capacity
         self.closed = False
         self.policy = policy
+        # Issue 10: the k-th event received has number k; the last `history` received
+        # are kept for replay; refusals without waiting are counted.
+        self.history = history
+        self.popped = 0
+        self.hist: deque[tuple[int, fe.Event]] = deque(maxlen=history or None)
+        self.dropped = 0
+
+    def took(self, event: fe.Event) -> int:
+        """Record that `event` (the head of buf) was received; return its number."""
+        self.popped += 1
+        if self.history:
+            self.hist.append((self.popped, event))
+        return self.popped
+
+    def replay(self, after: int) -> tuple[list[tuple[int, fe.Event]] | None, int | None]:
+        """(entries, None), or (None, oldest) when replay(after) must raise HistoryLost."""
+        if after >= self.popped:
+            return [], None
+        oldest = self.popped - len(self.hist) + 1
+        if after + 1 < oldest:
+            return None, (oldest if self.hist else None)
+        return [(n, e) for n, e in self.hist if n > after], None
 
     @property
     def full(self) -> bool:
@@ -116,13 +140,16 @@ def make_machine(stream_cls: type) -> type[RuleBasedStateMachine]:
             capacity=st.integers(min_value=1, max_value=6),
             policy=st.sampled_from([BLOCK, DROP]),
             via_default=st.booleans(),
+            history=st.sampled_from([0, 0, 1, 2, 5]),
         )
-        def create(self, capacity: int, policy: fe.BackpressurePolicy, via_default: bool) -> None:
-            if via_default and policy == BLOCK:
+        def create(
+            self, capacity: int, policy: fe.BackpressurePolicy, via_default: bool, history: int
+        ) -> None:
+            if via_default and policy == BLOCK and history == 0:
                 self.stream = stream_cls(capacity)  # BLOCK is the default
             else:
-                self.stream = stream_cls(capacity, policy, stream_id="m")
-            self.model = Model(capacity, policy)
+                self.stream = stream_cls(capacity, policy, stream_id="m", history=history)
+            self.model = Model(capacity, policy, history)
 
         # -- helpers --------------------------------------------------------------------
 
@@ -140,6 +167,7 @@ def make_machine(stream_cls: type) -> type[RuleBasedStateMachine]:
                 call()
             if expected is fe.StreamFull:
                 assert info.value.buffer_size == self.m.capacity
+                self.m.dropped += 1
             return info.value
 
         def arun(self, coro: Any) -> Any:
@@ -151,6 +179,14 @@ def make_machine(stream_cls: type) -> type[RuleBasedStateMachine]:
             assert len(got) == len(want)
             for g, w in zip(got, want, strict=True):
                 assert g is w, "not the very object sent, or out of order"
+                self.m.took(w)
+
+        def take_entry(self, got: Any) -> None:
+            """`got` must be (number, event) of the model's head, which is removed."""
+            assert isinstance(got, tuple) and len(got) == 2
+            w = self.m.buf.popleft()
+            assert got[1] is w, "not the very object sent, or out of order"
+            assert got[0] == self.m.took(w)
 
         # -- sending --------------------------------------------------------------------
 
@@ -189,6 +225,8 @@ def make_machine(stream_cls: type) -> type[RuleBasedStateMachine]:
             assert ok is (not self.m.full)
             if ok:
                 self.m.buf.append(e)
+            else:
+                self.m.dropped += 1
 
         @rule(n=st.integers(min_value=0, max_value=8))
         def send_many(self, n: int) -> None:
@@ -196,6 +234,7 @@ def make_machine(stream_cls: type) -> type[RuleBasedStateMachine]:
             sent, err = self.m.send_many(n)
             if err is None:
                 assert self.stream.send_many(batch, timeout=0) == sent
+                self.m.dropped += n - sent  # DROP: the rest is refused
             else:
                 exc = self.expect(err, lambda: self.stream.send_many(batch, timeout=0))
                 assert exc.sent == sent
@@ -238,6 +277,44 @@ def make_machine(stream_cls: type) -> type[RuleBasedStateMachine]:
             self.take(got, min(n, len(self.m.buf)))
 
         @rule()
+        def receive_entry(self) -> None:
+            err = self.m.receive()
+            got = self.expect(err, lambda: self.stream.receive_entry(timeout=0))
+            if err is None:
+                self.take_entry(got)
+
+        @rule()
+        def try_receive_entry(self) -> None:
+            got = self.stream.try_receive_entry()
+            if self.m.buf:
+                self.take_entry(got)
+            else:
+                assert got is None
+
+        @rule()
+        def areceive_entry(self) -> None:
+            err = self.m.receive()
+            got = self.expect(err, lambda: self.arun(self.stream.areceive_entry(timeout=0)))
+            if err is None:
+                self.take_entry(got)
+
+        @rule(back=st.integers(min_value=-2, max_value=8))
+        def replay(self, back: int) -> None:
+            after = max(0, self.m.popped - back)
+            want, oldest = self.m.replay(after)
+            if want is None:
+                exc = self.expect(fe.HistoryLost, lambda: self.stream.replay(after))
+                assert exc.oldest == oldest
+                return
+            got = self.stream.replay(after)
+            assert [n for n, _ in got] == [n for n, _ in want]
+            assert all(g is w for (_, g), (_, w) in zip(got, want, strict=True))
+
+        @rule()
+        def replay_negative_is_value_error(self) -> None:
+            self.expect(ValueError, lambda: self.stream.replay(-1))
+
+        @rule()
         def receive_many_bad_count(self) -> None:
             self.expect(ValueError, lambda: self.stream.receive_many(0, timeout=0))
 
@@ -275,6 +352,7 @@ def make_machine(stream_cls: type) -> type[RuleBasedStateMachine]:
             sent, err = self.m.send_many(n)
             if err is None:
                 assert self.arun(self.stream.asend_many(batch, timeout=0)) == sent
+                self.m.dropped += n - sent
             else:
                 exc = self.expect(err, lambda: self.arun(self.stream.asend_many(batch, timeout=0)))
                 assert exc.sent == sent
@@ -339,6 +417,9 @@ def make_machine(stream_cls: type) -> type[RuleBasedStateMachine]:
             assert self.stream.closed is self.m.closed
             assert self.stream.policy == self.m.policy
             assert self.stream.buffer_size == self.m.capacity
+            assert self.stream.last_seq == self.m.popped + len(self.m.buf)
+            assert self.stream.dropped == self.m.dropped
+            assert self.stream.history == self.m.history
 
     StreamMachine.__name__ = StreamMachine.__qualname__ = f"StreamMachine_{stream_cls.__name__}"
     return StreamMachine

@@ -124,3 +124,34 @@ def timeout_error(stream_id: str | None, op: str) -> TimeoutError:
     """Timeouts raise the builtin ``TimeoutError`` (also on 3.10), naming the stream."""
     where = f"stream {stream_id}: " if stream_id is not None else ""
     return TimeoutError(f"{where}{op}: timed out")
+
+
+def check_history(value: Any) -> int:
+    """``history=``: how many received events a stream keeps for replay (int >= 0)."""
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"history must be an int, not {type(value).__name__}")
+    n = operator.index(value)
+    if n < 0:
+        raise ValueError(f"history must be >= 0, got {n}")
+    if n > MAX_BUFFER_SIZE:
+        raise ValueError(f"history must be at most {MAX_BUFFER_SIZE}, got {n}")
+    return n
+
+
+def check_after(value: Any) -> int:
+    """A sequence number to replay after (``replay(after)``, ``entries(after)``)."""
+    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"after must be an int, not {type(value).__name__}")
+    n = operator.index(value)
+    if n < 0:
+        raise ValueError(f"after must be >= 0, got {n}")
+    return n
+
+
+def refuse_copy(obj: object) -> TypeError:
+    """Streams and managers are live state (locks, waiters, other threads' tasks):
+    copying or pickling one cannot mean anything sensible, so all three refuse alike."""
+    return TypeError(
+        f"cannot copy or pickle a {type(obj).__name__}: it is live, shared state "
+        "(locks and waiting tasks); share the object itself, or send its events"
+    )

@@ -51,10 +51,22 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     global _registry_lock
+    # Every object gets fresh locks even if one of them fails; the first error is
+    # re-raised at the end (os.register_at_fork reports it as unraisable).
+    first: BaseException | None = None
     for obj in _held:
-        obj._fork_reinit()
+        try:
+            obj._fork_reinit()
+        except BaseException as exc:
+            if first is None:
+                first = exc
     _held.clear()
     _registry_lock = threading.Lock()
+    if first is not None:
+        try:
+            raise first
+        finally:
+            first = None
 
 
 if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork.

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from ._stream_abc import Stream
 from ._stream_py import PyEventStream
 
 __all__ = [
@@ -31,10 +32,15 @@ if os.environ.get("FASTEVENTS_NO_EXTENSIONS") or sys.implementation.name != "cpy
     CEventStream = None
 else:
     try:
-        from ._stream_c import CEventStream
+        from ._stream_c import CEventStream as _compiled
     except ImportError as exc:  # no compiler at install time, or a broken build
         EXTENSION_IMPORT_ERROR = exc
         CEventStream = None
+    else:
+        # A cdef class cannot subclass the ABC: register it, so isinstance(s, fe.Stream)
+        # holds for both twins (its stub declares the base for type checkers).
+        Stream.register(_compiled)
+        CEventStream = _compiled
 
 if TYPE_CHECKING:
     # The pure twin is the typed source of truth: both twins have its exact API.

@@ -16,7 +16,9 @@ import abc
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from types import TracebackType
+from typing import Any, NoReturn, SupportsIndex
 
+from ._args import refuse_copy
 from ._event import Event
 from ._types import BackpressurePolicy
 
@@ -141,10 +143,12 @@ class Stream(abc.ABC):
         """``replay(after)`` (when given), then ``receive_entry()`` until drained."""
 
     @abc.abstractmethod
-    def __iter__(self) -> Iterator[Event]: ...
+    def __iter__(self) -> Iterator[Event]:
+        """``for event in stream``: blocks for each event, ends when closed and drained."""
 
     @abc.abstractmethod
-    def __next__(self) -> Event: ...
+    def __next__(self) -> Event:
+        """The next event (blocking); ``StopIteration`` once closed and drained."""
 
     # -- closing --------------------------------------------------------------------
 
@@ -153,13 +157,29 @@ class Stream(abc.ABC):
         """Close: senders get ``StreamClosed``, receivers drain then end."""
 
     @abc.abstractmethod
-    def __enter__(self) -> Stream: ...
+    def __enter__(self) -> Stream:
+        """``with stream:`` closes the stream on exit (if still open)."""
 
     @abc.abstractmethod
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> None:
+        """Close the stream if it is still open."""
+
+    # -- copying ----------------------------------------------------------------------
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        """Streams refuse ``pickle``: they are live state (locks, waiting tasks)."""
+        raise refuse_copy(self)
+
+    def __copy__(self) -> NoReturn:
+        """Streams refuse ``copy.copy``: share the object itself."""
+        raise refuse_copy(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NoReturn:
+        """Streams refuse ``copy.deepcopy``: share the object itself."""
+        raise refuse_copy(self)
 
     # -- async ----------------------------------------------------------------------
 
@@ -192,7 +212,9 @@ class Stream(abc.ABC):
         """:meth:`entries` for ``async for``."""
 
     @abc.abstractmethod
-    def __aiter__(self) -> AsyncIterator[Event]: ...
+    def __aiter__(self) -> AsyncIterator[Event]:
+        """``async for event in stream``: ends when closed and drained."""
 
     @abc.abstractmethod
-    async def __anext__(self) -> Event: ...
+    async def __anext__(self) -> Event:
+        """The next event from a task; ``StopAsyncIteration`` once closed and drained."""

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress bar (one line per scenario on stderr instead)")
     p.add_argument("--repeat", type=_positive_int, metavar="N",
                    help="samples per row (default: 3 with --quick, 7 otherwise)")
+    p.add_argument("--redis", nargs="?", const="", metavar="URL",
+                   help="benchmark the Redis backend against raw redis-py instead (at URL, "
+                        "or a private redis-server started from PATH)")
     # Tiny sizes, one sample: for the test-suite's smoke run of the CLI.
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -101,6 +104,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.list:
         _list()
         return 0
+    if args.redis is not None:
+        from . import _redis
+
+        return _redis.main(args.redis or None, quick=args.quick or args.smoke)
     if args.plot:
         ok, why = _plot.available()
         if not ok:

@@ -1,0 +1,242 @@
+"""The wait loop: one blocking reader per manager, fanning wake-ups out to local waiters.
+
+A blocked ``XREAD`` pins a Redis connection, so a waiter does not read for itself: it
+parks here, and one thread reads every waited-for stream's signal key (``:s``) with a
+single ``XREAD BLOCK`` and wakes the waiters whose signal moved -- a
+``threading.Event`` for a thread, a future (through ``call_soon_threadsafe``) for a task
+on any loop. 1 000 tasks waiting on 1 000 streams cost one connection and, while
+nothing happens, one command per ``block_ms``.
+
+No wake-up is lost: a waiter parks with the signal version its failed attempt saw
+(``sv``), and ``XREAD`` from ``0-<sv>`` returns at once if the signal has moved since.
+A waiter on a key the current read does not cover interrupts it by writing to this
+process's control key. Every few seconds the loop also leases this process's waiter
+counts to Redis (``heartbeat.lua``), so a stream someone waits on is never cleaned up
+and ``StreamInfo`` counts the waiters of every process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._keys import InstanceKeys
+
+if TYPE_CHECKING:
+    from ._backend import Backend
+
+# A process's waiters keep a stream from cleanup for LEASE_MS after its last beat (so a
+# crashed process holds a stream at most that long); beats renew it well before.
+LEASE_MS = 15000
+HEARTBEAT_S = 5.0
+IDLE_EXIT_S = 10.0
+
+
+class _Parker(Protocol):
+    def wake(self) -> None: ...
+
+
+class Waiter:
+    """One parked sender or receiver: a thread (``event``) or a task (``parker``)."""
+
+    __slots__ = ("after", "error", "event", "keys", "kind", "parked", "parker")
+
+    def __init__(
+        self, keys: InstanceKeys, after: int, kind: int, parker: _Parker | None = None,
+    ) -> None:
+        self.keys = keys
+        self.after = after  # wake when the signal version exceeds this
+        self.kind = kind  # 0 sender, 1 receiver
+        self.parker = parker
+        self.event = threading.Event() if parker is None else None
+        self.error: BaseException | None = None
+        self.parked = False
+
+    def wake(self, error: BaseException | None = None) -> None:
+        self.error = error
+        if self.parker is not None:
+            self.parker.wake()
+        else:
+            assert self.event is not None
+            self.event.set()
+
+
+class WaitLoop:
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._parked: dict[str, set[Waiter]] = {}
+        # Waiters per instance in this process, [senders, receivers], and which changed.
+        self._counts: dict[InstanceKeys, list[int]] = {}
+        self._dirty: set[InstanceKeys] = set()
+        self._reading: frozenset[str] | None = None
+        self._interrupting = False
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.control_key = f"{backend.namespace}:wake:{backend.process}"
+        # Keep each BLOCK well below the socket timeout.
+        self.block_ms = max(10, min(1000, int(backend.socket_timeout * 500)))
+
+    # -- parking (any thread) ---------------------------------------------------------
+
+    def park(self, w: Waiter) -> bool:
+        """Park ``w``; True when the caller must :meth:`interrupt` the current read."""
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("the manager is closed")
+            self._parked.setdefault(w.keys.s, set()).add(w)
+            w.parked = True
+            counts = self._counts.setdefault(w.keys, [0, 0])
+            counts[w.kind] += 1
+            self._dirty.add(w.keys)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="fastevents-redis-waits", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            if self._reading is None or w.keys.s in self._reading or self._interrupting:
+                return False
+            self._interrupting = True
+            return True
+
+    def unpark(self, w: Waiter) -> None:
+        with self._lock:
+            if w.parked:
+                w.parked = False
+                waiters = self._parked.get(w.keys.s)
+                if waiters is not None:
+                    waiters.discard(w)
+                    if not waiters:
+                        del self._parked[w.keys.s]
+            counts = self._counts.get(w.keys)
+            if counts is not None:
+                counts[w.kind] -= 1
+                self._dirty.add(w.keys)
+
+    def interrupt(self) -> None:
+        """End the current blocking read early, so that it picks up a new key."""
+        pipe = self._backend.client.pipeline(transaction=False)
+        pipe.xadd(self.control_key, {"w": "1"}, maxlen=1)
+        pipe.expire(self.control_key, 60)
+        pipe.execute()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            waiters = [w for ws in self._parked.values() for w in ws]
+            self._cond.notify_all()
+        for w in waiters:
+            w.wake(RuntimeError("the manager is closed"))
+
+    def waiting(self, keys: InstanceKeys) -> tuple[int, int]:
+        with self._lock:
+            counts = self._counts.get(keys)
+            return (0, 0) if counts is None else (counts[0], counts[1])
+
+    # -- the loop (its own thread) ----------------------------------------------------
+
+    def _run(self) -> None:
+        reader = self._backend.reader()
+        control_after = "0-0"
+        last_beat = 0.0
+        try:
+            while True:
+                with self._lock:
+                    idle_since = time.monotonic()
+                    while not self._parked and not self._dirty and not self._stopped:
+                        if not self._counts and time.monotonic() - idle_since > IDLE_EXIT_S:
+                            self._thread = None
+                            return
+                        self._cond.wait(1.0)
+                    if self._stopped:
+                        return
+                    streams = {
+                        key: f"0-{min(w.after for w in ws)}"
+                        for key, ws in self._parked.items()
+                    }
+                    beat = time.monotonic() - last_beat >= HEARTBEAT_S
+                    dirty = set(self._counts) if beat else self._dirty
+                    beats = [(k, list(self._counts.get(k, (0, 0)))) for k in dirty]
+                    self._dirty = set()
+                    for k, c in beats:
+                        if c == [0, 0]:
+                            self._counts.pop(k, None)
+                    self._reading = frozenset(streams)
+                    self._interrupting = False
+                if beats:
+                    if beat:
+                        last_beat = time.monotonic()
+                    self._heartbeat(beats)
+                if not streams:
+                    continue
+                streams[self.control_key] = control_after
+                try:
+                    res = reader.xread(streams, block=self.block_ms)  # type: ignore[arg-type]
+                except Exception as exc:  # Redis down: every waiter hears it
+                    self._fail_all(exc)
+                    time.sleep(0.2)
+                    continue
+                finally:
+                    with self._lock:
+                        self._reading = None
+                if res:
+                    control_after = self._wake(res, control_after)
+        finally:
+            reader.close()
+
+    def _wake(self, res: Any, control_after: str) -> str:
+        woken: list[Waiter] = []
+        with self._lock:
+            for raw_key, entries in _xread_items(res):
+                key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+                last = entries[-1][0]
+                last_id = last.decode() if isinstance(last, bytes) else last
+                if key == self.control_key:
+                    control_after = last_id
+                    continue
+                version = int(last_id.partition("-")[2])
+                waiters = self._parked.get(key)
+                if not waiters:
+                    continue
+                for w in [w for w in waiters if w.after < version]:
+                    waiters.discard(w)
+                    w.parked = False
+                    woken.append(w)
+                if not waiters:
+                    del self._parked[key]
+        for w in woken:
+            w.wake()
+        return control_after
+
+    def _fail_all(self, exc: BaseException) -> None:
+        with self._lock:
+            woken = [w for ws in self._parked.values() for w in ws]
+            for w in woken:
+                w.parked = False
+            self._parked.clear()
+        for w in woken:
+            w.wake(exc)
+
+    def _heartbeat(self, beats: list[tuple[InstanceKeys, list[int]]]) -> None:
+        script = self._backend.scripts.heartbeat
+        process = self._backend.process
+        try:
+            pipe = self._backend.client.pipeline(transaction=False)
+            for keys, (senders, receivers) in beats:
+                script(keys=list(keys), args=[LEASE_MS, process, senders, receivers], client=pipe)
+            pipe.execute()
+        except Exception:  # best effort: the next beat retries; waiters see real errors
+            with self._lock:
+                self._dirty.update(k for k, _ in beats)
+
+
+def _xread_items(res: Any) -> list[tuple[Any, Any]]:
+    """``XREAD``'s reply as (key, entries) pairs, in RESP2's shape or RESP3's map."""
+    if isinstance(res, dict):
+        return [
+            (key, value[0] if value and isinstance(value[0], list) else value)
+            for key, value in res.items()
+        ]
+    return [(key, entries) for key, entries in res]
