@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import time
 import types
@@ -64,9 +65,14 @@ def test_naive_timestamp_is_taken_as_utc() -> None:
     assert ev.timestamp is not None and ev.timestamp.tzinfo is not None
 
 
+GO_ZERO = datetime(1, 1, 1, tzinfo=UTC)
+
+
 def test_explicit_none_timestamp_builds_an_invalid_event() -> None:
     ev = fe.Event(T.ERROR, {"error": "x"}, None)
-    assert ev.timestamp is None
+    # Typed `datetime` for readers: an event without one reads as Go's zero time.
+    assert ev.timestamp == GO_ZERO and ev.timestamp.tzinfo is not None
+    assert ev._ts is None
     with pytest.raises(fe.InvalidEvent, match=r"^invalid event: timestamp cannot be zero$"):
         ev.validate()
 
@@ -88,7 +94,79 @@ def test_timestamp_setter() -> None:
     ev.timestamp = datetime(2000, 1, 1)
     assert ev.timestamp == datetime(2000, 1, 1, tzinfo=UTC)
     ev.timestamp = None
-    assert ev.timestamp is None
+    assert ev.timestamp == GO_ZERO
+    with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+        ev.validate()
+
+
+# -- Go's zero time (issue 9, item 11) ----------------------------------------------------
+
+ZERO_SPELLINGS = [
+    GO_ZERO,
+    datetime(1, 1, 1),  # naive: taken as UTC
+    datetime(1, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1))),
+    datetime(1, 1, 1, 5, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+]
+
+
+@pytest.mark.parametrize("zero", ZERO_SPELLINGS, ids=["utc", "naive", "+01:00", "+05:30"])
+def test_go_zero_time_is_a_zero_timestamp(zero: datetime) -> None:
+    for ev in (fe.Event(T.USAGE, {}, zero), fe.Event(T.USAGE, {})):
+        ev.timestamp = zero
+        with pytest.raises(fe.InvalidEvent, match=r"^invalid event: timestamp cannot be zero$"):
+            ev.validate()
+        with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+            ev.to_json()
+        assert ev == fe.Event(T.USAGE, {}, None)
+    with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+        fe.Event.from_dict({"type": "Usage", "data": {}, "timestamp": zero})
+
+
+@pytest.mark.parametrize(
+    "near",
+    [
+        datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=-1))),  # 01:00 UTC
+        datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))),  # before Go's zero
+        datetime(1, 1, 2, tzinfo=UTC),
+    ],
+)
+def test_times_near_go_zero_are_valid(near: datetime) -> None:
+    ev = fe.Event(T.USAGE, {}, near)
+    ev.validate()
+    assert ev.timestamp == near
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00.000Z",
+        "0001-01-01T00:00:00.000000999Z",  # nanoseconds are truncated: zero here
+        "0001-01-01T01:00:00+01:00",
+        "0001-01-01T00:00:00+00:00",
+        "0001-01-01T00:00:00-00:00",
+    ],
+)
+def test_reading_go_zero_time_raises_like_a_missing_timestamp(text: str) -> None:
+    # from_json / from_dict only ever return events that validate(), so a zero
+    # timestamp is refused on read, as a missing one is.
+    line = '{"type":"Usage","data":{},"timestamp":"' + text + '"}'
+    for _ in range(2):  # the second read may take the cached fast path
+        with pytest.raises(fe.InvalidEvent, match=r"^invalid event: timestamp cannot be zero$"):
+            fe.Event.from_json(line)
+        with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+            fe.Event.from_dict({"type": "Usage", "data": {}, "timestamp": text})
+
+
+def test_streams_refuse_go_zero_time(stream_cls: Any) -> None:
+    with stream_cls(4) as stream:
+        for zero in ZERO_SPELLINGS:
+            with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+                stream.send(fe.Event(T.USAGE, {}, zero))
+            with pytest.raises(fe.InvalidEvent, match="timestamp cannot be zero"):
+                stream.try_send(fe.Event(T.USAGE, {}, zero))
+        assert len(stream) == 0
 
 
 def test_now_timestamp_is_exact_to_the_microsecond() -> None:
@@ -101,14 +179,14 @@ def test_now_timestamp_is_exact_to_the_microsecond() -> None:
     assert ev.timestamp == ts  # stable across reads
 
 
-@pytest.mark.parametrize("value", range(8))
+@pytest.mark.parametrize("value", range(9))
 def test_int_type_becomes_the_member(value: int) -> None:
     ev = fe.Event(value, {})
     assert ev.type is fe.EventType(value)
     ev.validate()
 
 
-@pytest.mark.parametrize("bad", [999, -1, 8, "x", "TextDelta", None, 1.0, True, False])
+@pytest.mark.parametrize("bad", [999, -1, 9, "x", "TextDelta", None, 1.0, True, False])
 def test_bad_type_is_kept_and_validate_reports_it(bad: Any) -> None:
     ev = fe.Event(bad, {})
     assert ev.type is bad
@@ -185,6 +263,43 @@ def test_equality_between_int_and_datetime_timestamps() -> None:
     assert ev != fe.Event(T.TEXT_DELTA, {"text": "hi"}, ts + timedelta(microseconds=1))
 
 
+# -- equality compares instants (issue 9, item 10) ---------------------------------------
+
+
+def _zone(name: str) -> Any:
+    zoneinfo = pytest.importorskip("zoneinfo")
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except zoneinfo.ZoneInfoNotFoundError:
+        pytest.skip(f"no tz database entry for {name}")
+
+
+@pytest.mark.parametrize(
+    ("zone", "wall", "fold"),
+    [
+        ("America/New_York", datetime(2024, 11, 3, 1, 30), 0),  # fold, first pass
+        ("America/New_York", datetime(2024, 11, 3, 1, 30), 1),  # fold, second pass
+        ("America/New_York", datetime(2024, 3, 10, 2, 30), 0),  # gap
+        ("America/New_York", datetime(2024, 3, 10, 2, 30), 1),  # gap
+        ("Europe/Berlin", datetime(2024, 10, 27, 2, 15, 0, 123456), 1),
+        ("Australia/Lord_Howe", datetime(2024, 4, 7, 1, 45), 0),  # a 30-minute fold
+    ],
+)
+def test_events_in_a_dst_fold_or_gap_equal_their_round_trip(
+    zone: str, wall: datetime, fold: int
+) -> None:
+    ts = wall.replace(tzinfo=_zone(zone), fold=fold)
+    ev = fe.Event(T.USAGE, {"n": 1}, ts)
+    for again in (
+        fe.Event.from_json(ev.to_json()),
+        fe.Event.from_dict(ev.to_dict()),
+        fe.Event(T.USAGE, {"n": 1}, ts.astimezone(UTC)),
+    ):
+        assert again == ev and ev == again and not (ev != again)
+    later = fe.Event(T.USAGE, {"n": 1}, ts.astimezone(UTC) + timedelta(microseconds=1))
+    assert ev != later
+
+
 def test_events_are_unhashable() -> None:
     with pytest.raises(TypeError):
         hash(fe.text_delta_event("x"))
@@ -235,6 +350,73 @@ def test_subclass_round_trips_keep_the_class() -> None:
     assert type(MyEvent.from_dict(ev.to_dict())) is MyEvent
 
 
+# -- subclasses keep their own attributes (issue 9, item 13) ------------------------------
+
+
+class SlottedEvent(fe.Event):
+    __slots__ = ("session", "__secret", "unset")
+
+
+class DictEvent(fe.Event):
+    pass  # no __slots__: instances have a __dict__
+
+
+class BothEvent(SlottedEvent):
+    __slots__ = ("__dict__", "extra")
+
+
+class StatefulEvent(fe.Event):
+    """A subclass that chooses its own state."""
+
+    __slots__ = ("tag",)
+
+    def __getstate__(self) -> object:
+        return (None, {"tag": self.tag.upper()})
+
+
+def _copies(ev: fe.Event) -> list[fe.Event]:
+    out = [pickle.loads(pickle.dumps(ev, p)) for p in range(pickle.HIGHEST_PROTOCOL + 1)]
+    return [*out, copy.copy(ev), copy.deepcopy(ev)]
+
+
+def test_subclass_slots_survive_pickle_and_copy() -> None:
+    ev = SlottedEvent(T.TEXT_DELTA, {"text": "hi"}, NOON)
+    ev.session = ["s-1"]
+    ev._SlottedEvent__secret = 42  # type: ignore[attr-defined]
+    for again in _copies(ev):
+        assert type(again) is SlottedEvent and again == ev
+        assert again.session == ["s-1"]
+        assert again._SlottedEvent__secret == 42  # type: ignore[attr-defined]
+        assert not hasattr(again, "unset")
+    assert copy.copy(ev).session is ev.session
+    assert copy.deepcopy(ev).session is not ev.session
+
+
+def test_subclass_dict_survives_pickle_and_copy() -> None:
+    ev = DictEvent(T.USAGE, {"n": 1}, NOON)
+    ev.request = {"id": 7}  # type: ignore[attr-defined]
+    for again in _copies(ev):
+        assert type(again) is DictEvent and again == ev
+        assert again.request == {"id": 7}  # type: ignore[attr-defined]
+    plain = DictEvent(T.USAGE, {"n": 1}, NOON)
+    assert all(vars(again) == {} for again in _copies(plain))
+
+
+def test_subclass_with_slots_and_dict_survives_pickle_and_copy() -> None:
+    ev = BothEvent(T.USAGE, {"n": 1})
+    ev.session, ev.extra, ev.note = "s", 1.5, "n"  # type: ignore[attr-defined]
+    for again in _copies(ev):
+        assert type(again) is BothEvent and again == ev
+        assert (again.session, again.extra, again.note) == ("s", 1.5, "n")  # type: ignore[attr-defined]
+
+
+def test_subclass_getstate_is_used() -> None:
+    ev = StatefulEvent(T.USAGE, {}, NOON)
+    ev.tag = "x"
+    for again in _copies(ev):
+        assert isinstance(again, StatefulEvent) and again.tag == "X"
+
+
 # -- new_event and the factories --------------------------------------------------------
 
 
@@ -279,7 +461,110 @@ FACTORIES: list[tuple[Callable[..., fe.Event], tuple[Any, ...], fe.EventType, di
         {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
     ),
     (fe.thinking_event, ("hm",), T.THINKING, {"thinking": "hm"}),
+    (
+        fe.tool_input_delta_event,
+        (2, '{"city": "Par'),
+        T.TOOL_INPUT_DELTA,
+        {"index": 2, "partial_json": '{"city": "Par'},
+    ),
 ]
+
+# The optional keywords (API.md, "Event model, extended"): (factory, args, kwargs, data).
+FACTORY_KEYWORDS: list[tuple[Callable[..., fe.Event], tuple[Any, ...], dict[str, Any],
+                             dict[str, Any]]] = [
+    (fe.message_start_event, ("m",), {"model": "claude"}, {"message_id": "m", "model": "claude"}),
+    (fe.content_start_event, (1,), {"block_type": "text"}, {"index": 1, "block_type": "text"}),
+    (
+        fe.content_start_event,
+        (1,),
+        {"block_type": "tool_use", "tool_use_id": "toolu_1", "name": "get_weather"},
+        {"index": 1, "block_type": "tool_use", "tool_use_id": "toolu_1", "name": "get_weather"},
+    ),
+    (fe.content_start_event, (4,), {"name": "n"}, {"index": 4, "name": "n"}),
+    (fe.text_delta_event, ("hi",), {"index": 0}, {"text": "hi", "index": 0}),
+    (fe.thinking_event, ("hm",), {"index": 2}, {"thinking": "hm", "index": 2}),
+    (
+        fe.thinking_event,
+        ("",),
+        {"index": 2, "signature": "EqQB"},
+        {"thinking": "", "index": 2, "signature": "EqQB"},
+    ),
+    (fe.thinking_event, ("",), {"signature": "s"}, {"thinking": "", "signature": "s"}),
+    (
+        fe.message_stop_event,
+        ("m", "stop_sequence"),
+        {"stop_sequence": "\n\nHuman:"},
+        {"message_id": "m", "stop_reason": "stop_sequence", "stop_sequence": "\n\nHuman:"},
+    ),
+    (
+        fe.usage_event,
+        (10, 5, 15),
+        {"cache_creation_input_tokens": 3, "cache_read_input_tokens": 0, "reasoning_tokens": 2},
+        {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+         "cache_creation_input_tokens": 3, "cache_read_input_tokens": 0, "reasoning_tokens": 2},
+    ),
+    (
+        fe.usage_event,
+        (10, 5, 15),
+        {"cache_read_input_tokens": 7},
+        {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+         "cache_read_input_tokens": 7},
+    ),
+    (
+        fe.error_event,
+        ("Overloaded",),
+        {"error_type": "overloaded_error"},
+        {"error": "Overloaded", "error_type": "overloaded_error"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("factory", "args", "kwargs", "data"), FACTORY_KEYWORDS)
+def test_factory_keywords_become_data_keys(
+    factory: Callable[..., fe.Event],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    data: dict[str, Any],
+) -> None:
+    ev = factory(*args, **kwargs)
+    assert type(ev) is fe.Event
+    assert ev.data == data and list(ev.data) == list(data)
+    ev.validate()
+    assert fe.Event.from_json(ev.to_json()) == ev
+    # None is "not given": no key at all, never a null.
+    same = factory(*args, **{k: None for k in kwargs})
+    assert same.data == factory(*args).data
+
+
+def test_factory_keywords_are_keyword_only_for_type_checkers(tmp_path: Any) -> None:
+    # At run time they are also accepted positionally (a per-token cost, see _event.py);
+    # the documented signatures are keyword-only, and mypy enforces that.
+    mypy_api = pytest.importorskip("mypy.api")
+    program = tmp_path / "kw.py"
+    program.write_text(
+        "import fastevents as fe\n"
+        "fe.text_delta_event('hi', 0)\n"
+        "fe.message_start_event('m', 'model')\n"
+        "fe.usage_event(1, 2, 3, 4)\n"
+        "fe.text_delta_event('hi', index=0)\n",
+        encoding="utf-8",
+    )
+    out, _, _ = mypy_api.run(["--config-file", os.devnull, "--follow-imports=silent",
+                              "--cache-dir", str(tmp_path / "cache"), str(program)])
+    assert [line.split(":")[1] for line in out.splitlines() if ": error:" in line] == [
+        "2", "3", "4"
+    ], out
+
+
+def test_tool_input_delta_wire_form() -> None:
+    ev = fe.Event(T.TOOL_INPUT_DELTA, {"index": 0, "partial_json": "{"}, NOON)
+    text = ev.to_json()
+    assert text == (
+        '{"type":"ToolInputDelta","data":{"index":0,"partial_json":"{"},'
+        '"timestamp":"2024-01-01T12:00:00.123456Z"}'
+    )
+    assert fe.Event.from_json(text) == ev
+    assert fe.EventType.parse("ToolInputDelta") is T.TOOL_INPUT_DELTA
 
 
 @pytest.mark.parametrize(

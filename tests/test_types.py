@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import enum
+import importlib.util
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,10 +23,11 @@ WIRE = {
     fe.EventType.ERROR: (5, "Error"),
     fe.EventType.USAGE: (6, "Usage"),
     fe.EventType.THINKING: (7, "Thinking"),
+    fe.EventType.TOOL_INPUT_DELTA: (8, "ToolInputDelta"),  # the provider extension
 }
 
 
-def test_members_are_exactly_the_eight() -> None:
+def test_members_are_the_eight_go_types_and_the_extension() -> None:
     assert list(fe.EventType) == list(WIRE)
     assert issubclass(fe.EventType, enum.IntEnum)
 
@@ -100,3 +106,42 @@ def test_backpressure_policy() -> None:
     assert fe.BackpressurePolicy(1) is fe.BackpressurePolicy.DROP
     with pytest.raises(ValueError):
         fe.BackpressurePolicy(2)
+
+
+# -- typing for readers (issue 10) ----------------------------------------------------------
+
+_TYPED_PROGRAM = '''\
+from datetime import datetime
+import fastevents as fe
+
+class Mine(fe.Event):
+    __slots__ = ()
+
+ev = fe.text_delta_event("x")
+when: datetime = ev.timestamp          # datetime, not Optional
+ev.timestamp = None                    # still settable to None (an invalid event)
+a: Mine = Mine.from_json(ev.to_json())
+b: Mine = Mine.from_dict(ev.to_dict())
+reveal_type(Mine.from_json(b""))
+reveal_type(Mine.from_dict({}))
+reveal_type(fe.Event.from_dict({}))
+'''
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
+def test_timestamp_and_constructors_are_typed_for_readers(tmp_path: Path) -> None:
+    program = tmp_path / "program.py"
+    program.write_text(_TYPED_PROGRAM, encoding="utf-8")
+    env = dict(os.environ, MYPYPATH=str(Path(fe.__file__).resolve().parent.parent),
+               MYPY_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", os.devnull, "--strict",
+         "--follow-imports=silent", str(program)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    notes = [line for line in out.stdout.splitlines() if "note: Revealed type" in line]
+    errors = [line for line in out.stdout.splitlines() if ": error:" in line]
+    assert not errors, out.stdout + out.stderr
+    assert len(notes) == 3, out.stdout
+    assert '"program.Mine"' in notes[0] and '"program.Mine"' in notes[1], notes
+    assert '"fastevents._event.Event"' in notes[2], notes

@@ -27,6 +27,7 @@ from ._event import (
     new_event,
     text_delta_event,
     thinking_event,
+    tool_input_delta_event,
     usage_event,
 )
 from ._manager import StreamInfo, StreamManager
@@ -75,5 +76,6 @@ __all__ = [
     "parse_event_type",
     "text_delta_event",
     "thinking_event",
+    "tool_input_delta_event",
     "usage_event",
 ]

@@ -34,7 +34,21 @@ RawTimestamp = int | datetime
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Go's zero ``time.Time``: the Go package's ``Validate`` refuses it ("timestamp cannot be
+#: zero"), so an event carrying it is invalid here too.
+ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
+_NO_TIME = timedelta(0)
+
+
+def is_zero_time(dt: datetime) -> bool:
+    """True when aware `dt` is the instant of Go's zero time, whatever its offset.
+
+    Callers test ``dt.year == 1`` first (every spelling of that instant is in year 1),
+    so that the subtraction only runs for such dates.  A sub-microsecond Go time just
+    after zero is zero here: a datetime cannot tell the two apart.
+    """
+    return dt - ZERO_TIME == _NO_TIME
 
 
 # --------------------------------------------------------------------------- writing
@@ -158,8 +172,11 @@ def _prefix(s: str) -> tuple[int, int, int, int, int, int]:
         _tail_heads.clear()
     head = s[:19]
     parts = _prefixes[head] = (year, month, day, hour, minute, second)
-    for kind in ".Z+-":
-        _tail_heads[',"timestamp":"' + head + kind] = kind
+    if year != 1:
+        # Year 1 holds Go's zero time, which the general path refuses; the fast path
+        # of event_from_json does not check for it, so it never sees that year.
+        for kind in ".Z+-":
+            _tail_heads[',"timestamp":"' + head + kind] = kind
     return parts
 
 

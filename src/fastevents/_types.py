@@ -23,6 +23,9 @@ class EventType(enum.IntEnum):
     ERROR = 5
     USAGE = 6
     THINKING = 7
+    #: A piece of a tool call's JSON arguments.  An extension for provider streams:
+    #: the Go package does not know this type and cannot read it.
+    TOOL_INPUT_DELTA = 8
 
     def __str__(self) -> str:
         return WIRE_NAMES[self._value_]
@@ -47,7 +50,7 @@ class EventType(enum.IntEnum):
         return parse_event_type(name)
 
 
-#: Wire names indexed by value: the members are 0..7 with no gaps, so the hot paths
+#: Wire names indexed by value: the members are 0..8 with no gaps, so the hot paths
 #: index this tuple rather than hash into a dict.
 WIRE_NAMES: tuple[str, ...] = (
     "TextDelta",
@@ -58,6 +61,7 @@ WIRE_NAMES: tuple[str, ...] = (
     "Error",
     "Usage",
     "Thinking",
+    "ToolInputDelta",
 )
 
 #: ``EventType`` members indexed by value, for turning a validated int into a member.

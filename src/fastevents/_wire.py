@@ -39,6 +39,7 @@ from ._rfc3339 import (
     _tail_heads,
     _zone_texts,
     format_rfc3339,
+    is_zero_time,
     parse_strict,
 )
 from ._types import BY_NAME, MEMBERS, WIRE_NAMES, EventType
@@ -309,6 +310,11 @@ def timestamp_of(text: object) -> datetime:
     if not isinstance(text, str):
         raise InvalidEvent(f"timestamp must be a string, not {_json_type(text)}")
     try:
-        return parse_strict(text)
+        dt = parse_strict(text)
     except ValueError as exc:
         raise InvalidEvent(f"invalid timestamp {text!r}: {exc}") from exc
+    if dt.year == 1 and is_zero_time(dt):
+        # Refused rather than read into an invalid event, as a missing timestamp is:
+        # from_json/from_dict only ever return events that validate().
+        raise InvalidEvent("timestamp cannot be zero")
+    return dt

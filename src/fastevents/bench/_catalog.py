@@ -257,6 +257,17 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+def _a1() -> list[Case]:
+    from ._providers import cases  # a module of its own: it needs the SDKs, when built
+
+    return cases()
+
+
+SCENARIOS += (Scenario("A1", "provider adapters: convert + send vs iterating the SDK stream",
+                       TIME, "one SDK token event", _a1, warm_ops=300, min_ops=300,
+                       max_ops=100_000),)
+
+
 def scenario(sid: str) -> Scenario:
     for s in SCENARIOS:
         if s.id == sid.upper():

@@ -1,0 +1,224 @@
+"""What every provider adapter shares: the driver loop, `pump`/`apump`, error events.
+
+A provider module supplies one thing: a `Converter`, a small state machine that turns
+each object the SDK yields into zero or more events (`feed`), says what the end of the
+SDK stream adds (`finish`), and marks itself `done` when the provider reported an error
+or a terminal event.  Everything else — iterating the SDK stream, turning an exception
+the SDK raises into an ``Error`` event, sending into a stream, closing — is written once
+here, for sync and async alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
+from typing import Any
+
+from .._errors import StreamClosed
+from .._event import Event, error_event
+from .._stream_abc import Stream
+
+__all__ = ["Converter", "ProviderEvent", "aconvert_with", "apump_with", "convert_with",
+           "dump", "error_from_exception", "pump_with"]
+
+#: One object an SDK stream yields (a pydantic model of the SDK's own types).
+ProviderEvent = Any
+
+
+class Converter:
+    """The state of one streamed response, fed the SDK's objects one by one."""
+
+    #: Set once the provider has ended the response (an error it reported, or a
+    #: terminal event): the driver stops reading and does not call `finish`.
+    done = False
+
+    def feed(self, item: ProviderEvent) -> list[Event]:
+        """The events for one SDK object (often one, sometimes none or several)."""
+        raise NotImplementedError
+
+    def finish(self) -> list[Event]:
+        """The events that the end of the SDK stream adds (open blocks, the stop)."""
+        return []
+
+
+#: Builds the converter for a stream from its first object (OpenAI tells Chat
+#: Completions from Responses by it); called with None for an empty stream.
+MakeConverter = Callable[[ProviderEvent], Converter]
+
+
+# -- values -----------------------------------------------------------------------------
+
+
+def dump(obj: Any) -> Any:
+    """An SDK object as JSON-ready Python (its wire field names, no ``None`` fields)."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [dump(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: dump(v) for k, v in obj.items() if v is not None}
+    model_dump = getattr(obj, "model_dump", None)
+    if model_dump is not None:  # pydantic 2
+        return model_dump(mode="json", exclude_none=True, by_alias=True)
+    as_json = getattr(obj, "json", None)
+    if as_json is not None:  # pydantic 1 (both SDKs still support it)
+        return json.loads(as_json(exclude_none=True, by_alias=True))
+    return str(obj)
+
+
+def error_from_exception(exc: BaseException) -> Event:
+    """The ``Error`` event for an exception an SDK raised while streaming.
+
+    Both SDKs raise an ``APIError`` subclass whose ``body`` is the provider's error
+    object: Anthropic's ``{"type": "error", "error": {"type", "message"}}``, OpenAI's
+    ``{"message", "type", "code", ...}``.  Anything else (a dropped connection) is
+    named by its class.
+    """
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    message = error_type = None
+    if isinstance(body, dict):
+        message = body.get("message")
+        error_type = body.get("type") or body.get("code")
+    if not isinstance(message, str) or not message:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    if not isinstance(error_type, str) or not error_type:
+        error_type = type(exc).__name__
+    return error_event(str(message), error_type=error_type)
+
+
+# -- the driver -------------------------------------------------------------------------
+
+
+def _events(make: MakeConverter, sdk_stream: Iterable[ProviderEvent], reraise: bool
+            ) -> Generator[Event, None, None]:
+    it = iter(sdk_stream)
+    conv: Converter | None = None
+    feed: Callable[[ProviderEvent], list[Event]] | None = None
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            break
+        except Exception as exc:  # the SDK's: raised while it read or parsed the stream
+            yield error_from_exception(exc)
+            if reraise:
+                raise
+            return
+        if feed is None:
+            conv = make(item)
+            feed = conv.feed
+        yield from feed(item)
+        if conv.done:  # type: ignore[union-attr]
+            return
+    yield from (conv or make(None)).finish()
+
+
+async def _aevents(make: MakeConverter, sdk_stream: AsyncIterable[ProviderEvent],
+                   reraise: bool) -> AsyncGenerator[Event, None]:
+    it = aiter(sdk_stream)
+    conv: Converter | None = None
+    feed: Callable[[ProviderEvent], list[Event]] | None = None
+    while True:
+        try:
+            item = await anext(it)
+        except StopAsyncIteration:
+            break
+        except Exception as exc:
+            yield error_from_exception(exc)
+            if reraise:
+                raise
+            return
+        if feed is None:
+            conv = make(item)
+            feed = conv.feed
+        for ev in feed(item):
+            yield ev
+        if conv.done:  # type: ignore[union-attr]
+            return
+    for ev in (conv or make(None)).finish():
+        yield ev
+
+
+def convert_with(make: MakeConverter, sdk_stream: Iterable[ProviderEvent]) -> Iterator[Event]:
+    """Events for an SDK stream; after an ``Error`` event for an SDK exception, it ends."""
+    return _events(make, sdk_stream, reraise=False)
+
+
+def aconvert_with(make: MakeConverter, sdk_stream: AsyncIterable[ProviderEvent]
+                  ) -> AsyncIterator[Event]:
+    """`convert_with` for an async SDK stream."""
+    return _aevents(make, sdk_stream, reraise=False)
+
+
+def _close_sdk_stream(sdk_stream: object) -> Any:
+    # Stop reading from the provider: releases the HTTP connection (both SDKs' stream
+    # objects, and the helpers' stream managers' streams, have close()).
+    close = getattr(sdk_stream, "close", None)
+    return close() if callable(close) else None
+
+
+def _close_stream(stream: Stream) -> None:
+    try:
+        if not stream.closed:
+            stream.close()
+    except StreamClosed:  # closed by someone else in between: the same outcome
+        pass
+
+
+def pump_with(make: MakeConverter, sdk_stream: Iterable[ProviderEvent], stream: Stream,
+              *, close: bool = True) -> int:
+    """Send the events of `sdk_stream` into `stream`; return how many were sent.
+
+    ``send`` waits under BLOCK, so a slow consumer throttles the read from the
+    provider.  An exception the SDK raises is sent as an ``Error`` event first, then
+    re-raised; if sending fails (the stream was closed), the SDK stream is closed so
+    the provider's connection is released, and the exception propagates.  With
+    `close`, the stream is closed at the end, however it ends.
+    """
+    send = stream.send
+    sent = 0
+    events = _events(make, sdk_stream, reraise=True)
+    try:
+        for ev in events:
+            send(ev)
+            sent += 1
+    except BaseException:
+        events.close()
+        _close_sdk_stream(sdk_stream)
+        raise
+    finally:
+        if close:
+            _close_stream(stream)
+    return sent
+
+
+async def apump_with(make: MakeConverter, sdk_stream: AsyncIterable[ProviderEvent],
+                     stream: Stream, *, close: bool = True) -> int:
+    """`pump_with` for an async SDK stream, sending with ``await stream.asend``."""
+    asend = stream.asend
+    sent = 0
+    events = _aevents(make, sdk_stream, reraise=True)
+    try:
+        async for ev in events:
+            await asend(ev)
+            sent += 1
+    except BaseException:
+        await events.aclose()
+        closing = _close_sdk_stream(sdk_stream)
+        if closing is not None and hasattr(closing, "__await__"):
+            await closing
+        raise
+    finally:
+        if close:
+            _close_stream(stream)
+    return sent

@@ -1,0 +1,73 @@
+"""A connection that drops mid-stream (a transport error inside the SDK's read) is an error
+mid-stream like any other: ``Error {error, error_type}``, then the end; ``pump`` sends it,
+closes the stream and re-raises what the SDK raised."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from _recorded import (
+    ANTHROPIC_ARGS,
+    CHAT_ARGS,
+    Served,
+    anthropic_client,
+    check_invariants,
+    messages,
+    openai_client,
+)
+
+from fastevents.providers import anthropic as anthropic_adapter
+from fastevents.providers import openai as openai_adapter
+
+httpx2 = pytest.importorskip("httpx2", reason="httpx2 is not installed")
+
+
+class Dropping(Served):
+    """Serves the first chunks of a fixture, then the connection resets."""
+
+    def _sync_body(self) -> Iterator[bytes]:
+        for chunk in self.chunks[:4]:
+            self.pulled += 1
+            yield chunk
+        raise httpx2.ReadError("connection reset by peer")
+
+
+def _anthropic(served: Served) -> Any:
+    pytest.importorskip("anthropic")
+    return anthropic_client(served).messages.create(**ANTHROPIC_ARGS, stream=True)
+
+
+def _chat(served: Served) -> Any:
+    pytest.importorskip("openai")
+    return openai_client(served).chat.completions.create(**CHAT_ARGS, stream=True)
+
+
+CASES = [
+    # The anthropic SDK lets the transport error through; openai wraps it.
+    pytest.param(_anthropic, anthropic_adapter, "anthropic_text.sse", "ReadError",
+                 "connection reset by peer", id="anthropic"),
+    pytest.param(_chat, openai_adapter, "openai_chat_text.sse", "APIConnectionError",
+                 "Connection error.", id="openai-chat"),
+]
+
+
+@pytest.mark.parametrize(("open_stream", "adapter", "fixture", "error_type", "message"), CASES)
+def test_convert_ends_with_an_error_event(open_stream: Any, adapter: Any, fixture: str,
+                                          error_type: str, message: str) -> None:
+    events = list(adapter.convert(open_stream(Dropping(messages(fixture)))))
+    check_invariants(events, ended_by_error=True)
+    assert events[-1].data == {"error": message, "error_type": error_type}
+
+
+@pytest.mark.parametrize(("open_stream", "adapter", "fixture", "error_type", "message"), CASES)
+def test_pump_sends_the_error_closes_and_reraises(open_stream: Any, adapter: Any, fixture: str,
+                                                  error_type: str, message: str,
+                                                  stream_cls: Any) -> None:
+    stream = stream_cls(32)
+    with pytest.raises(Exception) as info:
+        adapter.pump(open_stream(Dropping(messages(fixture))), stream)
+    assert type(info.value).__name__ == error_type
+    assert stream.closed
+    assert list(stream)[-1].data == {"error": message, "error_type": error_type}
