@@ -65,7 +65,6 @@ from fastevents._args import (
 )
 from fastevents._errors import Cancelled, HistoryLost, StreamClosed, StreamFull
 from fastevents._event import Event
-from fastevents._stream_abc import Stream
 from fastevents._types import BackpressurePolicy, EventType
 
 cdef extern from "Python.h":
@@ -1066,13 +1065,13 @@ cdef class CEventStream:
     def entries(self, after=None):
         """replay(after) (when given), then receive_entry() until closed and drained."""
         if after is not None:
-            check_after(after)
+            after = check_after(after)
         return _aio.iter_entries(self, after)
 
     def aentries(self, after=None):
         """entries() for async for."""
         if after is not None:
-            check_after(after)
+            after = check_after(after)
         return _aio.aentries(self, after)
 
     def __iter__(self):
@@ -1404,5 +1403,3 @@ _base_traverse = <fe_traverseproc>(<PyTypeObject *>CEventStream).tp_traverse
 _base_clear = <fe_inquiry>(<PyTypeObject *>CEventStream).tp_clear
 (<PyTypeObject *>CEventStream).tp_traverse = <traverseproc>_stream_traverse
 (<PyTypeObject *>CEventStream).tp_clear = <inquiry>_stream_clear
-
-Stream.register(CEventStream)
