@@ -329,10 +329,13 @@ cdef inline double timeout_arg(object timeout) except? -2.0:
     return -1.0 if t is None else <double>t
 
 
+cdef object _SSIZE_MAX = PY_SSIZE_T_MAX
+
+
 cdef inline Py_ssize_t items_arg(object max_items) except -1:
     """max_items, checked, clamped to what a list can hold (receive_many(2**64) works)."""
     n = check_max_items(max_items)
-    return PY_SSIZE_T_MAX if n > PY_SSIZE_T_MAX else <Py_ssize_t>n
+    return PY_SSIZE_T_MAX if n > _SSIZE_MAX else <Py_ssize_t>n
 
 
 # -- GC support ----------------------------------------------------------------------------
