@@ -3,15 +3,24 @@
 ``FASTEVENTS_NO_EXTENSIONS=1`` at build time asks for the pure package. Without Cython or
 without a working C compiler the build also falls back to it, and says so loudly instead
 of failing: the pure twin has the same API and behaviour, only slower.
+
+A pure (fallback) build contains no compiled module: a ``_stream_c`` left in the build
+directory by an earlier, successful build is deleted, or it would ship in the wheel while
+the banner promised the pure package (issue 9, item 12).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+# The compiled modules, by name inside the package.
+COMPILED = ("_stream_c",)
 
 PURE_REASON = None
 if os.environ.get("FASTEVENTS_NO_EXTENSIONS"):
@@ -23,6 +32,24 @@ elif sys.implementation.name != "cpython":
 def _banner(message: str) -> None:
     line = "*" * 78
     sys.stderr.write(f"\n{line}\n{message}\n{line}\n\n")
+
+
+def _remove_compiled(package_dir: str) -> None:
+    """Delete every compiled fastevents module (any ABI tag) from ``package_dir``."""
+    for name in COMPILED:
+        for suffix in (".so", ".pyd"):
+            for path in glob.glob(os.path.join(package_dir, f"{name}*{suffix}")):
+                os.remove(path)
+                sys.stderr.write(f"fastevents: removed stale compiled module {path}\n")
+
+
+class PureAwareBuildPy(build_py):
+    """Copy the Python sources; in a pure build, also clear stale compiled modules."""
+
+    def run(self) -> None:
+        super().run()
+        if not ext_modules:  # no extension will be built: none may be packaged
+            _remove_compiled(os.path.join(self.build_lib, "fastevents"))
 
 
 class OptionalBuildExt(build_ext):
@@ -40,10 +67,14 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:
             self._fallback(exc)
 
-    @staticmethod
-    def _fallback(exc: Exception) -> None:
+    def _fallback(self, exc: Exception) -> None:
         if os.environ.get("FASTEVENTS_REQUIRE_EXTENSIONS"):
             raise exc
+        # An earlier build's module must not ship (or stay importable, when in place).
+        _remove_compiled(os.path.join(self.build_lib, "fastevents"))
+        if self.inplace:
+            build_py_cmd = self.get_finalized_command("build_py")
+            _remove_compiled(build_py_cmd.get_package_dir("fastevents"))
         _banner(
             "fastevents: could not compile the Cython core "
             f"({type(exc).__name__}: {exc}).\n"
@@ -92,4 +123,7 @@ ext_modules = _extensions()
 if PURE_REASON:
     _banner(f"fastevents: building the pure-Python package only ({PURE_REASON}).")
 
-setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})
+setup(
+    ext_modules=ext_modules,
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": PureAwareBuildPy},
+)

@@ -1,4 +1,5 @@
-"""EventStream's asyncio API driven through anyio (asyncio backend); GitHub-style issue #4.
+"""EventStream's async API driven through anyio, on its asyncio *and* trio backends
+(GitHub-style issue #4; issue 10 for trio).
 
 anyio's cancel scopes cancel a task with ``Task.cancel()`` (again on every loop iteration
 until the task leaves the scope), so these tests check that a scope cancelling a waiting
@@ -34,12 +35,25 @@ def num(e: fe.Event) -> int:
     return int(e.data["text"])
 
 
+BACKEND = "asyncio"
+
+
+@pytest.fixture(params=["asyncio", "trio"], autouse=True)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test runs on both anyio backends (trio: issue 10)."""
+    global BACKEND
+    if request.param == "trio":
+        pytest.importorskip("trio")
+    BACKEND = request.param
+    return BACKEND
+
+
 def run(main: Callable[[], Awaitable[Any]]) -> Any:
     async def guarded() -> Any:
         with anyio.fail_after(GUARD):
             return await main()
 
-    return anyio.run(guarded, backend="asyncio")
+    return anyio.run(guarded, backend=BACKEND)
 
 
 def drain(s: Any) -> list[fe.Event]:

@@ -330,7 +330,10 @@ def test_stream_info_is_a_frozen_snapshot(manager_factory: Factory) -> None:
     assert info.current_load == 0  # a snapshot, not a view
     assert m.get_stream_info("snap").current_load == 1
     fields = {f.name for f in dataclasses.fields(fe.StreamInfo)}
-    assert fields == {"id", "buffer_size", "current_load", "is_closed", "last_activity"}
+    assert fields == {
+        "id", "buffer_size", "current_load", "is_closed", "last_activity",
+        "dropped", "waiting_senders", "waiting_receivers",  # issue 10
+    }
     assert "snap" in repr(info)
 
 

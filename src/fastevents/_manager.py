@@ -6,11 +6,19 @@ Locking rules (each one avoids a deadlock that is easy to write by accident):
   held. The fork handlers (``_forksafe``) take every registered lock, streams' and
   managers', in no fixed order, so a thread holding one registered lock must never wait
   for another; and a stream call may wait for the stream's lock.
+- A stream's ``closed`` is read under the lock: every stream class must answer it from
+  memory, without waiting (both twins do).
 - For the same reason streams are constructed outside the lock (a new stream registers
   itself with ``_forksafe``, which takes the registry lock that a forking thread holds
   while it waits for ours). Concurrent ``get_or_create`` callers for one id still get a
   single stream, constructed once: the first marks the id as pending and the others wait
   for it on a ``threading.Event``.
+- ``cleanup_inactive`` takes the lock once per chunk of ids, never for the whole scan,
+  so a million streams do not stall a concurrent ``get_or_create``.
+
+Lifecycle: a closed stream is finished for its name. ``get_or_create`` / ``create_stream``
+replace it with a new open stream; ``get_stream`` still returns it (a late consumer can
+drain or replay it) until then, and looking it up is not activity.
 """
 
 from __future__ import annotations
@@ -21,10 +29,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex
 
 from . import _forksafe
-from ._args import check_buffer_size, check_policy
+from ._args import check_buffer_size, check_history, check_policy, refuse_copy
 from ._errors import StreamClosed, StreamExists, StreamNotFound
 from ._types import BackpressurePolicy
 
@@ -43,7 +51,15 @@ class StreamInfo:
     buffer_size: int
     current_load: int
     is_closed: bool
-    last_activity: datetime  # timezone-aware (UTC)
+    #: Time of the last real operation: a send, a receive, a lookup of the open stream
+    #: (timezone-aware, UTC). A waiting sender or receiver is not activity here, though
+    #: it keeps the stream from ``cleanup_inactive``.
+    last_activity: datetime
+    #: Events refused because the stream was full, without waiting (``DROP``, ``try_send``).
+    dropped: int = 0
+    #: Senders / receivers (threads and tasks) waiting on the stream right now.
+    waiting_senders: int = 0
+    waiting_receivers: int = 0
 
 
 def _check_id(stream_id: Any) -> str:
@@ -78,10 +94,13 @@ def _close_quietly(stream: EventStream) -> None:
 class StreamManager:
     """A thread-safe collection of named :class:`EventStream` objects.
 
-    ``buffer_size`` and ``policy`` are what new streams get (``buffer_size <= 0`` means
-    100). ``stream_class`` picks the stream implementation; ``None`` means the selected
-    ``fastevents.EventStream``.
+    ``buffer_size``, ``policy`` and ``history`` are what new streams get
+    (``buffer_size <= 0`` means 100). ``stream_class`` picks the stream implementation;
+    ``None`` means the selected ``fastevents.EventStream``.
     """
+
+    #: How many ids ``cleanup_inactive`` examines per hold of the lock.
+    _CLEANUP_CHUNK = 1024
 
     def __init__(
         self,
@@ -89,9 +108,11 @@ class StreamManager:
         policy: BackpressurePolicy = BackpressurePolicy.BLOCK,
         *,
         stream_class: Callable[..., EventStream] | None = None,
+        history: int = 0,
     ) -> None:
         self._buffer_size = check_buffer_size(buffer_size)
         self._policy = check_policy(policy)
+        self._history = check_history(history)
         if stream_class is None:
             # Imported here: ``_stream`` picks a twin at import time, and the package
             # imports this module first.
@@ -123,6 +144,11 @@ class StreamManager:
         return self._policy
 
     @property
+    def history(self) -> int:
+        """How many received events new streams keep for replay."""
+        return self._history
+
+    @property
     def stream_class(self) -> Callable[..., EventStream]:
         """The class new streams are made with."""
         return self._stream_class
@@ -133,8 +159,18 @@ class StreamManager:
         cls = getattr(self._stream_class, "__name__", repr(self._stream_class))
         return (
             f"<StreamManager streams={count} buffer_size={self._buffer_size}"
-            f" policy={self._policy.name} stream_class={cls}>"
+            f" policy={self._policy.name} history={self._history} stream_class={cls}>"
         )
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        """A manager refuses ``pickle``: it is live state (locks, streams in use)."""
+        raise refuse_copy(self)
+
+    def __copy__(self) -> NoReturn:
+        raise refuse_copy(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NoReturn:
+        raise refuse_copy(self)
 
     # -- creation and lookup ------------------------------------------------------------
 
@@ -147,11 +183,13 @@ class StreamManager:
         while True:
             with self._lock:
                 stream = self._streams.get(stream_id)
-                if stream is not None:
+                if stream is not None and not stream.closed:
                     if not exist_ok:
                         raise StreamExists(stream_id=stream_id, op=op)
                     self._stamp(stream_id)
                     break
+                # None, or closed: a closed stream is replaced by a new one.
+                stream = None
                 pending = self._pending.get(stream_id)
                 if pending is None:
                     mine = self._pending[stream_id] = threading.Event()
@@ -164,7 +202,13 @@ class StreamManager:
             stream._touch()
             return stream, False
         try:
-            stream = self._stream_class(self._buffer_size, self._policy, stream_id=stream_id)
+            if self._history:
+                stream = self._stream_class(
+                    self._buffer_size, self._policy, stream_id=stream_id,
+                    history=self._history,
+                )
+            else:  # a 0.1-era stream_class need not know history=
+                stream = self._stream_class(self._buffer_size, self._policy, stream_id=stream_id)
             # From here on the stream records its send/receive activity for cleanup.
             stream._touch()
         except BaseException:
@@ -176,6 +220,8 @@ class StreamManager:
         with self._lock:
             if self._pending.get(stream_id) is mine:
                 del self._pending[stream_id]
+            # Replacing a closed stream: the new one goes to the end (creation order).
+            self._streams.pop(stream_id, None)
             self._streams[stream_id] = stream
             self._stamp(stream_id)
         mine.set()
@@ -190,12 +236,18 @@ class StreamManager:
         return self._obtain(_check_id(stream_id), "get_or_create", exist_ok=True)
 
     def get_stream(self, stream_id: str) -> EventStream:
-        """Return the stream; ``StreamNotFound`` if there is none with that id."""
+        """Return the stream; ``StreamNotFound`` if there is none with that id.
+
+        A closed stream is still returned (so a late consumer can drain or replay it)
+        until ``get_or_create`` / ``create_stream`` replace it; that lookup is not activity.
+        """
         _check_id(stream_id)
         with self._lock:
             stream = self._streams.get(stream_id)
             if stream is None:
                 raise StreamNotFound(stream_id=stream_id, op="get")
+            if stream.closed:
+                return stream
             self._stamp(stream_id)
         stream._touch()
         return stream
@@ -232,22 +284,32 @@ class StreamManager:
         if seconds <= 0:
             return 0
         with self._lock:
-            snapshot = [(sid, s, self._stamps[sid]) for sid, s in self._streams.items()]
-        # Measured outside the lock: _idle_seconds takes the stream's lock.
-        idle = [(sid, s, stamp) for sid, s, stamp in snapshot if s._idle_seconds() > seconds]
-        if not idle:
-            return 0
-        removed = []
-        with self._lock:
-            for sid, s, stamp in idle:
-                # Skip a stream that was replaced, removed or looked up in the meantime.
-                if self._streams.get(sid) is s and self._stamps[sid] == stamp:
-                    del self._streams[sid]
-                    del self._stamps[sid]
-                    removed.append(s)
-        for s in removed:
-            _close_quietly(s)
-        return len(removed)
+            ids = list(self._streams)  # one C-level copy; the rest goes chunk by chunk
+        removed = 0
+        chunk_size = self._CLEANUP_CHUNK
+        for start in range(0, len(ids), chunk_size):
+            with self._lock:
+                snapshot = []
+                for sid in ids[start:start + chunk_size]:
+                    s = self._streams.get(sid)
+                    if s is not None:
+                        snapshot.append((sid, s, self._stamps[sid]))
+            # Measured outside the lock: _idle_seconds takes the stream's lock.
+            idle = [(sid, s, st) for sid, s, st in snapshot if s._idle_seconds() > seconds]
+            if not idle:
+                continue
+            gone = []
+            with self._lock:
+                for sid, s, stamp in idle:
+                    # Skip a stream that was replaced, removed or looked up meanwhile.
+                    if self._streams.get(sid) is s and self._stamps.get(sid) == stamp:
+                        del self._streams[sid]
+                        del self._stamps[sid]
+                        gone.append(s)
+            for s in gone:
+                _close_quietly(s)
+            removed += len(gone)
+        return removed
 
     # -- inspection ---------------------------------------------------------------------
 
@@ -257,13 +319,16 @@ class StreamManager:
             return list(self._streams)
 
     def stream_count(self) -> int:
+        """How many streams the manager holds (closed ones not yet replaced included)."""
         with self._lock:
             return len(self._streams)
 
     def __len__(self) -> int:
+        """``len(manager)``: the same as :meth:`stream_count`."""
         return self.stream_count()
 
     def __contains__(self, stream_id: object) -> bool:
+        """``id in manager``; anything that is not a non-empty str is simply not in it."""
         # Container semantics: anything that cannot be an id is simply not in here.
         if not isinstance(stream_id, str) or not stream_id:
             return False
@@ -272,13 +337,17 @@ class StreamManager:
 
     @staticmethod
     def _info(stream_id: str, stream: EventStream) -> StreamInfo:
-        idle = stream._idle_seconds()
+        age = stream._last_activity_age()
+        senders, receivers = stream._waiting()
         return StreamInfo(
             id=stream_id,
             buffer_size=stream.buffer_size,
             current_load=len(stream),
             is_closed=stream.closed,
-            last_activity=datetime.now(timezone.utc) - timedelta(seconds=idle),
+            last_activity=datetime.now(timezone.utc) - timedelta(seconds=age),
+            dropped=stream.dropped,
+            waiting_senders=senders,
+            waiting_receivers=receivers,
         )
 
     def get_stream_info(self, stream_id: str) -> StreamInfo:

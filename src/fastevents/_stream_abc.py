@@ -143,10 +143,12 @@ class Stream(abc.ABC):
         """``replay(after)`` (when given), then ``receive_entry()`` until drained."""
 
     @abc.abstractmethod
-    def __iter__(self) -> Iterator[Event]: ...
+    def __iter__(self) -> Iterator[Event]:
+        """``for event in stream``: blocks for each event, ends when closed and drained."""
 
     @abc.abstractmethod
-    def __next__(self) -> Event: ...
+    def __next__(self) -> Event:
+        """The next event (blocking); ``StopIteration`` once closed and drained."""
 
     # -- closing --------------------------------------------------------------------
 
@@ -155,13 +157,15 @@ class Stream(abc.ABC):
         """Close: senders get ``StreamClosed``, receivers drain then end."""
 
     @abc.abstractmethod
-    def __enter__(self) -> Stream: ...
+    def __enter__(self) -> Stream:
+        """``with stream:`` closes the stream on exit (if still open)."""
 
     @abc.abstractmethod
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> None:
+        """Close the stream if it is still open."""
 
     # -- copying ----------------------------------------------------------------------
 
@@ -208,7 +212,9 @@ class Stream(abc.ABC):
         """:meth:`entries` for ``async for``."""
 
     @abc.abstractmethod
-    def __aiter__(self) -> AsyncIterator[Event]: ...
+    def __aiter__(self) -> AsyncIterator[Event]:
+        """``async for event in stream``: ends when closed and drained."""
 
     @abc.abstractmethod
-    async def __anext__(self) -> Event: ...
+    async def __anext__(self) -> Event:
+        """The next event from a task; ``StopAsyncIteration`` once closed and drained."""

@@ -494,6 +494,7 @@ class PyEventStream(Stream):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        """Close the stream if it is still open (exceptions propagate unchanged)."""
         if not self._closed:
             try:
                 self.close()

@@ -267,3 +267,8 @@ def scenario(sid: str) -> Scenario:
 def skipped_peers() -> list[tuple[str, str]]:
     """(name, reason) of every unavailable peer."""
     return [(p.name, p.reason) for p in all_peers() if not p.available]
+
+
+from ._history import SCENARIO as _H1  # noqa: E402  (imports this module's classes)
+
+SCENARIOS = (*SCENARIOS, _H1)  # H1: the cost of history= (issue 10)
