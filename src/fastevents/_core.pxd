@@ -303,31 +303,3 @@ cdef inline void wait_until(Core *c, bint receiver, int64_t slice_ns) noexcept n
         fe_cond_timedwait(&c.not_full, &c.mu, slice_ns)
         c.send_waiting -= 1
     fe_mutex_unlock(&c.mu)
-
-
-cdef inline void lock_core(Core *c) noexcept:
-    """Take the mutex (GIL held), never waiting for the GIL while holding it.
-
-    Critical sections are a few dozen instructions, so a short spin nearly always wins.
-    Releasing the GIL instead would hand it to another thread, and getting it back can
-    cost a whole switch interval (5 ms): that ping-pong dominated many-producer runs.
-    Spinning with the GIL held is safe: no mutex holder ever needs the GIL.
-
-    If the mutex stays busy we wait for it with the GIL released, but only until it is
-    free, and take it with a try-lock once the GIL is back: a thread that held the mutex
-    while waiting for the GIL would deadlock the fork handlers (they lock every stream
-    with the GIL held) and anyone spinning here.
-    """
-    cdef int i
-    if fe_mutex_trylock(&c.mu):
-        return
-    while True:
-        for i in range(SPIN_TRIES):
-            fe_cpu_relax()
-            if fe_mutex_trylock(&c.mu):
-                return
-        with nogil:
-            fe_mutex_lock(&c.mu)
-            fe_mutex_unlock(&c.mu)
-        if fe_mutex_trylock(&c.mu):
-            return

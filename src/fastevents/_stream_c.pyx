@@ -42,15 +42,15 @@ from libc.stdint cimport INT64_MAX, int64_t
 from libc.stdlib cimport free, malloc
 
 from fastevents._sync cimport (
-    fe_add_i64, fe_atfork, fe_coarse_ns, fe_cond_broadcast, fe_cond_destroy, fe_cond_init,
+    fe_add_i64, fe_atfork, fe_coarse_ns, fe_cpu_relax, fe_cond_broadcast, fe_cond_destroy, fe_cond_init,
     fe_cond_signal, fe_load_i64, fe_load_int, fe_load_ssize, fe_mutex_destroy,
     fe_mutex_init, fe_mutex_lock, fe_mutex_t, fe_mutex_trylock, fe_mutex_unlock, fe_now_ns,
     fe_store_int, fe_store_ssize,
 )
 from fastevents._core cimport (
     Core, R_CLOSED, R_DONE, R_NOMEM, R_WOULD_WAIT, WAIT_SLICE_NS, WaitNode, Wake,
-    activity_now, after_pop, after_push, fe_incref, hist_keep, list_append, list_init,
-    list_remove, lock_core, pop_locked, push_locked, ring_pop, ring_push, unlink_waiters,
+    SPIN_TRIES, activity_now, after_pop, after_push, fe_incref, hist_keep, list_append,
+    list_init, list_remove, pop_locked, push_locked, ring_pop, ring_push, unlink_waiters,
     unlock_core, wait_until,
 )
 
@@ -116,6 +116,39 @@ cdef class _CWaiter:
 
 
 cdef Wake NO_WAKE            # all zero
+
+
+cdef inline void lock_core(Core *c) noexcept:
+    """Take the mutex (GIL held), never waiting for the GIL while holding it.
+
+    The uncontended case is one try-lock, inlined; the rest is out of line (_lock_slow)
+    so that it does not weigh on every send and receive.
+    """
+    if not fe_mutex_trylock(&c.mu):
+        _lock_slow(c)
+
+
+cdef void _lock_slow(Core *c) noexcept:
+    # Critical sections are a few dozen instructions, so a short spin nearly always wins.
+    # Releasing the GIL instead would hand it to another thread, and getting it back can
+    # cost a whole switch interval (5 ms): that ping-pong dominated many-producer runs.
+    # Spinning with the GIL held is safe: no mutex holder ever needs the GIL.
+    #
+    # If the mutex stays busy we wait for it with the GIL released, but only until it is
+    # free, and take it with a try-lock once the GIL is back: a thread that held the mutex
+    # while waiting for the GIL would deadlock the fork handlers (they lock every stream
+    # with the GIL held) and anyone spinning here.
+    cdef int i
+    while True:
+        for i in range(SPIN_TRIES):
+            fe_cpu_relax()
+            if fe_mutex_trylock(&c.mu):
+                return
+        with nogil:
+            fe_mutex_lock(&c.mu)
+            fe_mutex_unlock(&c.mu)
+        if fe_mutex_trylock(&c.mu):
+            return
 
 
 cdef void drop_chain(WaitNode *chain) noexcept:
