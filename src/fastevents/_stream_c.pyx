@@ -509,10 +509,12 @@ cdef class CEventStream:
         cdef Py_ssize_t hist = check_history(history)
         cdef Core *c = &self.core
         lock_core(c)
-        c.size = size
+        fe_store_ssize(&c.size, size)
         fe_store_int(&c.policy, pol)
-        if c.hist_cap == 0:
-            c.hist_max = hist   # fixed once the history holds anything
+        if c.pushed == 0:
+            # A second __init__ may not change the history of a stream in use: the
+            # receive paths size their buffers by it before locking.
+            fe_store_ssize(&c.hist_max, hist)
         fe_mutex_unlock(&c.mu)
         self.stream_id = stream_id
 
@@ -549,7 +551,7 @@ cdef class CEventStream:
     @property
     def buffer_size(self):
         """The most events the stream holds accepted and not yet received."""
-        return self.core.size
+        return fe_load_ssize(&self.core.size)
 
     @property
     def closed(self):
@@ -577,7 +579,7 @@ cdef class CEventStream:
     @property
     def history(self):
         """How many of the most recently received events are kept for replay()."""
-        return self.core.hist_max
+        return fe_load_ssize(&self.core.hist_max)
 
     @property
     def dropped(self):
@@ -616,7 +618,7 @@ cdef class CEventStream:
     def __repr__(self):
         state = "closed" if self.closed else "open"
         return (f"<CEventStream id={self.stream_id!r} {state} {len(self)}/"
-                f"{self.core.size} policy={self.policy.name}>")
+                f"{self.buffer_size} policy={self.policy.name}>")
 
     # -- copying: refused, like the pure twin -------------------------------------------
 
@@ -635,7 +637,7 @@ cdef class CEventStream:
     # -- errors ----------------------------------------------------------------------------
 
     def _error(self, cls, op, detail=None):
-        return stream_error(cls, self.stream_id, op, self.core.size, detail)
+        return stream_error(cls, self.stream_id, op, fe_load_ssize(&self.core.size), detail)
 
     def _timeout_error(self, op):
         return timeout_error(self.stream_id, op)
@@ -683,7 +685,7 @@ cdef class CEventStream:
             if receiver:
                 if fe_load_ssize(&c.count):
                     fe_cond_signal(&c.not_empty)
-            elif fe_load_ssize(&c.count) < c.size:
+            elif fe_load_ssize(&c.count) < fe_load_ssize(&c.size):
                 fe_cond_signal(&c.not_full)
             raise
         return 0
@@ -1018,7 +1020,7 @@ cdef class CEventStream:
             m = n
         cdef list out = PyList_New(m)
         items = PySequence_Fast_ITEMS(out)
-        if c.hist_max:
+        if fe_load_ssize(&c.hist_max):
             evicted = <PyObject **>malloc(m * sizeof(PyObject *))
             if evicted == NULL:
                 raise MemoryError()
