@@ -9,8 +9,9 @@ with blocked senders and receivers in threads, the ring growing, wrapping and sh
 (and a buffer size of 2**31), asyncio senders and receivers (parked, woken from threads,
 timed out, cancelled), streams deallocated with events still buffered, a fork, a
 StreamManager on top, sequence numbers / history / replay / entries, and streams freed
-by the cycle collector (through a buffered event, or a task of a dropped loop). Besides what valgrind reports, it checks with weak references that
-every event it made is gone at the end, and exits 1 if one is not.
+by the cycle collector (through a buffered event, or a task of a dropped loop). Besides
+what valgrind reports, it checks with weak references that every event it made is gone at
+the end, and exits 1 if one is not.
 
 ``FE_VALGRIND_SCALE`` (default 1) multiplies the loop counts.
 """
@@ -292,7 +293,7 @@ def fork_path() -> None:
 
 def history_paths() -> None:
     """Sequence numbers, the history ring (growth, eviction, release), replay, entries."""
-    for rnd in range(5 * SCALE):
+    for _ in range(5 * SCALE):
         s = C(8, history=5)
         s.send_many([ev(i) for i in range(8)])
         assert s.last_seq == 8
@@ -305,7 +306,7 @@ def history_paths() -> None:
         s.close()
         assert [seq for seq, _ in s.entries(after=7)] == [8, 9]
         assert s.try_receive_entry() is None
-        s.instance_id
+        assert len(s.instance_id) == 16
         expect(TypeError, s.__copy__)
         # Deallocated with a full history and buffered events.
         h = C(100, history=50)
