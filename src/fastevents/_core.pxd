@@ -3,13 +3,16 @@
 # critical-section helpers. See _stream_c.pyx for the locking rules these follow.
 #
 # Two kinds of helpers, told apart by their declaration:
-# * `nogil` ones (the waits, unlock_core) only read count/closed and signal: they may run
-#   with the GIL released;
-# * the others change the ring, the history or the waiter lists. They are called only by
-#   a thread that holds the GIL (is attached, on a free-threaded build) *and* the stream
-#   mutex. Keeping every change of the object graph under the GIL is what makes the
-#   stream's tp_traverse exact (a GC pass never sees a list change between two of its
-#   passes) and lets the history take its own reference inside the critical section.
+# * `nogil` ones may run with the GIL released: the waits and unlock_core (which only
+#   read count/closed and signal), and ring_push / push_nogil, a sender appending the
+#   event it took a reference to beforehand;
+# * the others remove from the ring, change the history or the waiter lists. They are
+#   called only by a thread that holds the GIL (is attached, on a free-threaded build)
+#   *and* the stream mutex. Because nothing is ever *removed* from what tp_traverse
+#   visits without the GIL, a GC pass (which holds the GIL, and the mutex while it reads)
+#   can at most see an append between two of its passes, which is harmless: the appended
+#   event's reference was taken, under the GIL, before the collection began. It also
+#   lets the history take its own reference inside the critical section.
 
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
@@ -108,7 +111,7 @@ cdef struct Core:
     Core *reg_next
 
 
-cdef inline int ring_push(Core *c, PyObject *ev) noexcept:
+cdef inline int ring_push(Core *c, PyObject *ev) noexcept nogil:
     """Append ev (its reference passes to the ring). Mutex held, count < size."""
     cdef Py_ssize_t new_cap, tail_len, idx
     cdef PyObject **grown
@@ -269,6 +272,24 @@ cdef inline int push_locked(Core *c, PyObject *ev, Wake *woken) noexcept:
     return R_DONE
 
 
+cdef inline int push_nogil(Core *c, PyObject *ev, Wake *woken,
+                           bint *async_pending) noexcept nogil:
+    """push_locked for a sender without the GIL (woken in its wait): async receivers are
+    not unlinked here, as the waiter lists change only under the GIL; async_pending
+    tells the caller to hand one a wake-up once it has the GIL back."""
+    if c.closed:
+        return R_CLOSED
+    if c.count >= c.size:
+        return R_WOULD_WAIT
+    if ring_push(c, ev) < 0:
+        return R_NOMEM
+    if c.recv_waiting:
+        woken.cond = &c.not_empty
+        woken.sig = 1
+    async_pending[0] = c.n_arecv != 0
+    return R_DONE
+
+
 cdef inline int pop_locked(Core *c, PyObject **out, PyObject **evicted,
                            Wake *woken) noexcept:
     """Take the next event into out[0] and record it in the history; an entry the
@@ -280,6 +301,25 @@ cdef inline int pop_locked(Core *c, PyObject **out, PyObject **evicted,
         evicted[0] = hist_keep(c, out[0])
     after_pop(c, 1, woken)
     return R_DONE
+
+
+cdef inline int wait_and_push(Core *c, PyObject *ev, int64_t slice_ns, Wake *woken,
+                              bint *async_pending) noexcept nogil:
+    """A blocked sender's GIL-free step: push ev if there is room, else wait at most one
+    slice for room and try again. Pushing here (the event's reference was taken before)
+    keeps a producer filling the buffer while the consumer holds the GIL."""
+    cdef int r
+    fe_mutex_lock(&c.mu)
+    r = push_nogil(c, ev, woken, async_pending)
+    if r == R_WOULD_WAIT:
+        c.send_waiting += 1
+        fe_cond_timedwait(&c.not_full, &c.mu, slice_ns)
+        c.send_waiting -= 1
+        r = push_nogil(c, ev, woken, async_pending)
+    if r == R_DONE:
+        c.last_activity = activity_now(c)
+    unlock_core(c, woken)
+    return r
 
 
 cdef inline int64_t activity_now(Core *c) noexcept nogil:

@@ -7,13 +7,16 @@ Locking discipline (the reason for most of the shape of this file):
   try-lock (and spin briefly); if the mutex stays busy they wait, GIL released, until it
   is free, and try again once the GIL is back. So a mutex holder never needs the GIL,
   and a thread holding the GIL may block on a mutex (the fork handlers do).
-* The ring, the history and the waiter lists change only in critical sections entered
-  with the GIL held (attached, on a free-threaded build). The GIL-free waits only read
-  count/closed and sleep on a condition variable; after one, the thread retakes the
-  GIL, runs PyErr_CheckSignals() *before* taking or pushing anything (a Ctrl-C leaves
-  the event where it was), and then acts in a normal critical section. Because of this
-  the GC sees a consistent graph (tp_traverse below) and the history can take its own
-  reference inside the critical section (hist_keep in _core.pxd says why that is safe).
+* Events are taken from the ring, and the history and the waiter lists change, only in
+  critical sections entered with the GIL held (attached, on a free-threaded build). A
+  receiver's GIL-free wait only reads count/closed and sleeps on a condition variable;
+  after it, the thread retakes the GIL, runs PyErr_CheckSignals() *before* taking
+  anything (a Ctrl-C leaves the event in the stream), and then takes in a normal
+  critical section. A blocked sender may append its event during its GIL-free wait
+  (its reference was taken before): that keeps a producer filling the buffer while the
+  consumer holds the GIL. So the GC sees a graph that can only grow between its passes
+  (tp_traverse below), and the history can take its own reference inside the critical
+  section (hist_keep in _core.pxd says why that is safe).
 * No DECREF, allocation of Python objects or Python call under the mutex: a sender takes
   the buffer's reference to the event *before* locking; a receiver gets the buffer's
   reference handed over and uses it after unlocking; evicted history entries and
@@ -51,7 +54,7 @@ from fastevents._core cimport (
     Core, R_CLOSED, R_DONE, R_NOMEM, R_WOULD_WAIT, WAIT_SLICE_NS, WaitNode, Wake,
     SPIN_TRIES, activity_now, after_pop, after_push, fe_incref, hist_keep, list_append,
     list_init, list_remove, pop_locked, push_locked, ring_pop, ring_push, unlink_waiters,
-    unlock_core, wait_until,
+    unlock_core, wait_and_push, wait_until,
 )
 
 import os
@@ -376,9 +379,9 @@ cdef inline Py_ssize_t items_arg(object max_items) except -1:
 # stream -> waiter -> parker -> future -> task -> coroutine -> stream; an event whose
 # data refers to its own stream makes another. The stream therefore takes part in GC:
 # tp_traverse visits its parked waiters, its buffered events and its history, and
-# tp_clear lets go of them. Both read the C state without the mutex: it only changes
-# under the GIL (see the module docstring), which the collector holds throughout (a
-# free-threaded build stops the world), so every pass of one collection sees the same.
+# tp_clear lets go of them. What they visit only shrinks under the GIL, which the
+# collector holds throughout (a free-threaded build stops the world); a blocked sender
+# may append without it, which a later pass may see (harmless, see _core.pxd).
 
 cdef fe_traverseproc _base_traverse = NULL
 cdef fe_inquiry _base_clear = NULL
@@ -416,16 +419,18 @@ cdef int _stream_traverse(PyObject *o, fe_visitproc visit, void *arg) noexcept:
         r = _base_traverse(o, visit, arg)
         if r:
             return r
+    # The mutex, because a blocked sender may append (and grow the ring) without the
+    # GIL. Blocking on it with the GIL held is safe: no mutex holder needs the GIL.
+    fe_mutex_lock(&c.mu)
     r = _visit_waiters(&c.arecv, visit, arg)
-    if r:
-        return r
-    r = _visit_waiters(&c.asend, visit, arg)
-    if r:
-        return r
-    r = _visit_ring(c.ring, c.cap, c.head, c.count, visit, arg)
-    if r:
-        return r
-    return _visit_ring(c.hist, c.hist_cap, c.hist_head, c.hist_count, visit, arg)
+    if not r:
+        r = _visit_waiters(&c.asend, visit, arg)
+    if not r:
+        r = _visit_ring(c.ring, c.cap, c.head, c.count, visit, arg)
+    if not r:
+        r = _visit_ring(c.hist, c.hist_cap, c.hist_head, c.hist_count, visit, arg)
+    fe_mutex_unlock(&c.mu)
+    return r
 
 
 cdef int _stream_clear(PyObject *o) noexcept:
@@ -734,6 +739,7 @@ cdef class CEventStream:
         cdef Wake woken = NO_WAKE
         cdef int64_t deadline = deadline_after(timeout), slice_ns
         cdef int r = R_WOULD_WAIT
+        cdef bint async_pending
         while True:
             try:
                 if cancel is not None and cancel.is_set():
@@ -741,21 +747,21 @@ cdef class CEventStream:
                 slice_ns = next_slice(deadline)
                 if slice_ns == 0:
                     return R_WOULD_WAIT
-                with nogil:
-                    wait_until(c, False, slice_ns)
+            except BaseException:
+                Py_DECREF(<object>ev)
+                raise
+            async_pending = False
+            with nogil:
+                r = wait_and_push(c, ev, slice_ns, &woken, &async_pending)
+            if r != R_WOULD_WAIT:
+                if async_pending:
+                    self._pass_wake(True)   # the event is in: nothing to release
+                return r
+            try:
                 self._check_signals(False)   # Ctrl-C: this event does not go in
             except BaseException:
                 Py_DECREF(<object>ev)
                 raise
-            lock_core(c)
-            r = push_locked(c, ev, &woken)
-            if r == R_DONE:
-                c.last_activity = activity_now(c)
-            unlock_core(c, &woken)
-            if r != R_WOULD_WAIT:
-                if woken.chain != NULL:
-                    self._wake(woken.chain)   # the event is in: nothing to release
-                return r
 
     def send(self, event, *, timeout=None, cancel=None):
         """Send an event; under BLOCK wait for room (see the README for every rule)."""
