@@ -24,6 +24,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -31,7 +32,7 @@ from pathlib import Path
 import pytest
 
 import fastevents as fe
-from _bg import Bg
+from _bg import JOIN, Bg
 
 CHILD_TIMEOUT = 90.0  # generous: the box is shared; a hang is what we look for
 
@@ -428,3 +429,68 @@ def test_waiting_counts_sync_waiters(stream_cls: type) -> None:
     with pytest.raises(fe.StreamClosed):
         w.join()
     assert s._waiting() == (0, 0)
+
+
+# -- the history's references under concurrency (issue 10, CORE_SPEC "hazards") -------------
+
+class _Payload:
+    pass
+
+
+def test_concurrent_receivers_and_replays_with_a_small_history(stream_cls: type) -> None:
+    """Receivers evict history entries while others replay them: every number is taken
+    once, every replay is a run of consecutive numbers, and every event is released."""
+    n, receivers = 3000, 4
+    streams = [stream_cls(16, history=3)]
+    refs: list[weakref.ref[_Payload]] = []
+    seqs: list[int] = []
+    bad: list[str] = []
+    lock = threading.Lock()
+
+    def produce() -> None:
+        s = streams[0]
+        for i in range(n):
+            p = _Payload()
+            refs.append(weakref.ref(p))
+            s.send(fe.Event(fe.EventType.TEXT_DELTA, {"text": str(i), "p": p}))
+        s.close()
+
+    def receive() -> None:
+        s = streams[0]
+        mine = []
+        while True:
+            try:
+                seq, e = s.receive_entry(timeout=JOIN)
+            except fe.StreamClosed:
+                break
+            if e.data["text"] != str(seq - 1):
+                bad.append(f"seq {seq} carries {e.data['text']}")
+            mine.append(seq)
+            try:
+                got = s.replay(max(0, seq - 2))
+            except fe.HistoryLost as exc:
+                if exc.oldest is not None and exc.oldest <= seq - 1:
+                    bad.append(f"HistoryLost(oldest={exc.oldest}) though {seq - 1} is kept")
+                continue
+            nums = [k for k, _ in got]
+            if nums and nums != list(range(nums[0], nums[0] + len(nums))):
+                bad.append(f"replay not consecutive: {nums}")
+            if any(ev.data["text"] != str(k - 1) for k, ev in got):
+                bad.append("replay pairs a number with another event")
+        with lock:
+            seqs.extend(mine)
+
+    threads = [threading.Thread(target=receive) for _ in range(receivers)]
+    threads.append(threading.Thread(target=produce))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+        assert not t.is_alive(), "hung"
+    assert not bad, bad[:5]
+    assert sorted(seqs) == list(range(1, n + 1))
+    assert [k for k, _ in streams[0].replay(n - 3)] == [n - 2, n - 1, n]
+    assert sum(r() is not None for r in refs) == 3  # only the history's three
+    streams.clear()
+    gc.collect()
+    assert sum(r() is not None for r in refs) == 0
