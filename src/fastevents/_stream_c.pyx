@@ -1345,6 +1345,7 @@ cdef class CEventStream:
         heads[1] = &c.asend
         counts[0] = &c.n_arecv
         counts[1] = &c.n_asend
+        first = None
         lock_core(c)
         chains[0] = unlink_waiters(heads[0], counts[0], counts[0][0])
         chains[1] = unlink_waiters(heads[1], counts[1], counts[1][0])
@@ -1361,6 +1362,10 @@ cdef class CEventStream:
                     alive = bool((<_CWaiter>node.owner).parker.alive_after_fork())
                 except Exception:              # as the pure twin: cannot tell, drop it
                     alive = False
+                except BaseException as exc:   # e.g. Ctrl-C: keep it, finish, re-raise
+                    alive = True
+                    if first is None:
+                        first = exc
                 if alive:
                     if tail == NULL:
                         keep = node
@@ -1392,6 +1397,8 @@ cdef class CEventStream:
             # surviving waiter of each kind (a spurious wake-up is harmless).
             self._pass_wake(True)
             self._pass_wake(False)
+        if first is not None:
+            raise first
         return 0
 
     # -- manager hooks -----------------------------------------------------------------
