@@ -316,3 +316,31 @@ def test_random_scope_cancellation_many_tasks(stream_cls: type) -> None:
         assert cancelled, "the chaos task never cancelled a waiting asend"
 
     run(main)
+
+
+def test_entries_and_batches_resume(stream_cls: type) -> None:
+    """areceive_entry, areceive_many and aentries (replay, then live) on both backends."""
+
+    async def main() -> None:
+        s = stream_cls(2, history=4)
+
+        async def produce() -> None:
+            for i in range(10):
+                await s.asend(ev(i))
+            assert await s.asend_many([ev(10), ev(11)]) == 2
+            s.close()
+
+        seqs: list[int] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(produce)
+            seq, first = await s.areceive_entry()
+            assert (seq, num(first)) == (1, 0)
+            batch = await s.areceive_many(3)
+            assert 1 <= len(batch) <= 2
+            # Resume after 1: the batch comes back from history, then the live events.
+            async for seq, e in s.aentries(after=1):
+                assert num(e) == seq - 1
+                seqs.append(seq)
+        assert seqs == list(range(2, 13))
+
+    run(main)

@@ -218,6 +218,7 @@ def test_cancel_scopes_lose_nothing(stream_cls: type) -> None:
             await s.asend_many([ev(3), ev(4)])
         assert scope.cancelled_caught
         assert drain(s) == [e]
+        assert s._waiting() == (0, 0)  # no cancelled waiter is left parked
         # The cancelled waiters are gone: a new receiver gets the next event.
         got = []
 

@@ -143,3 +143,24 @@ def test_user_program_runs() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"({fe.IMPLEMENTATION} core)" in out.stdout
+
+
+@needs_mypy
+def test_every_stream_is_a_fe_stream_for_mypy(tmp_path: Path) -> None:
+    """Issue 10: ``fe.Stream`` accepts both twins (the compiled stub declares the base)
+    and a manager's streams, and has the round-two API."""
+    prog = tmp_path / "streams.py"
+    prog.write_text(
+        "import fastevents as fe\n"
+        "def use(s: fe.Stream) -> int:\n"
+        "    entries: list[tuple[int, fe.Event]] = s.replay(0)\n"
+        "    return s.last_seq + s.history + s.dropped + len(s.instance_id) + len(entries)\n"
+        "use(fe.PyEventStream(4))\n"
+        "use(fe.EventStream(4, history=2))\n"
+        "if fe.CEventStream is not None:\n"
+        "    use(fe.CEventStream(4))\n"
+        "use(fe.StreamManager(history=1).create_stream('a'))\n",
+        encoding="utf-8",
+    )
+    out = _mypy(tmp_path, "--follow-imports=silent", str(prog))
+    assert out.returncode == 0, f"mypy --strict failed:\n{out.stdout}\n{out.stderr}"

@@ -45,8 +45,9 @@ Primitives a twin provides to this module (each one short critical section)
 ``_pass_wake(receivers)``
     hand a consumed wake-up on to the next waiter, when there is something for it
     (receivers: an event buffered or the stream closed; senders: room or closed).
-``replay(after)``
-    the public method (used by :func:`aentries` / :func:`iter_entries`).
+``replay(after)``, ``len(stream)``
+    the public methods (``replay`` for :func:`aentries` / :func:`iter_entries`; ``len``
+    as a size hint by :func:`receive_many`, read without any guarantee).
 
 Rules both twins follow when waking (the compiled ``_wake`` is therefore not
 ``noexcept``):
@@ -97,6 +98,7 @@ class _AsyncStream(Protocol):
     @property
     def stream_id(self) -> str | None: ...
 
+    def __len__(self) -> int: ...
     def _new_waiter(self, parker: Any) -> Any: ...
     def _recv_or_park(self, w: Any) -> tuple[int, int, Event | None]: ...
     def _send_or_park(self, w: Any, event: Event, op: str) -> int: ...
@@ -330,12 +332,21 @@ async def receive_many(
         first = await receive(stream, timeout, op="receive_many")
     except StreamClosed:
         return []
-    batch = [first]
-    while len(batch) < max_items:
+    # Size the list before taking more (len is only a hint here), so that a MemoryError
+    # cannot strike between taking an event and keeping it (issue 9, item 6).
+    batch: list[Any] = [None] * min(max_items, len(stream) + 1)
+    batch[0] = first
+    k = 1
+    while k < max_items:
         code, _, event = stream._recv_or_park(None)
         if code != GOT:
             break
-        batch.append(event)  # type: ignore[arg-type]
+        if k < len(batch):
+            batch[k] = event
+        else:  # more arrived since the hint
+            batch.append(event)
+        k += 1
+    del batch[k:]
     return batch
 
 

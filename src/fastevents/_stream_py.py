@@ -1,5 +1,8 @@
 """The pure-Python stream twin: a deque under one lock, two conditions, async waiter lists.
 
+Sequence numbers come from one counter (the buffer is FIFO: the k-th event taken is
+number k); history is a bounded deque of the last received events.
+
 It runs wherever the compiled core cannot (PyPy, no compiler, FASTEVENTS_NO_EXTENSIONS=1)
 and is the behavioural reference for ``_stream_c.pyx``: the same tests run against both.
 """

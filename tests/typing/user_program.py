@@ -182,6 +182,64 @@ def managed_conversations() -> list[fe.StreamInfo]:
     return infos
 
 
+# -- resume (round two): sequence numbers, history, one Stream type ------------------------
+
+
+def resume(stream: fe.Stream) -> list[int]:
+    """Any stream: a consumer handles two events, goes away, and resumes."""
+    handled: list[int] = []
+    for seq, _event in stream.entries():
+        handled.append(seq)
+        if len(handled) == 2:
+            break
+    last: int = handled[-1]
+    kept: list[tuple[int, fe.Event]] = stream.replay(last)
+    assert kept == []
+    for seq, _event in stream.entries(after=last):
+        handled.append(seq)
+    return handled
+
+
+def resumable() -> list[int]:
+    stream: fe.Stream = fe.EventStream(16, history=4)  # fe.Stream accepts every stream
+    assert stream.history == 4
+    first: fe.Event = next(response_events("msg-3", TOKENS))
+    stream.send(first)
+    entry: tuple[int, fe.Event] | None = stream.try_receive_entry()
+    assert entry is not None and entry[0] == 1 and entry[1] is first
+    stream.send_many(response_events("msg-3", TOKENS))
+    seq, _ = stream.receive_entry(timeout=5.0)
+    assert seq == 2 and stream.last_seq >= seq
+    stream.close()
+    try:
+        stream.replay(0)
+    except fe.HistoryLost as err:  # history=4 keeps 1 and 2
+        oldest: int | None = err.oldest
+        assert oldest == 1
+    token: str = stream.instance_id
+    dropped: int = stream.dropped
+    assert token and dropped == 0
+    manager = fe.StreamManager(4, fe.BackpressurePolicy.DROP, history=2)
+    lossy = manager.create_stream("lossy")
+    while lossy.try_send(first):
+        pass
+    info = manager.get_stream_info("lossy")
+    counts: tuple[int, int, int] = (info.dropped, info.waiting_senders, info.waiting_receivers)
+    assert counts == (1, 0, 0)
+    lossy.close()
+    assert manager.get_or_create("lossy")[1]  # a closed stream is replaced
+    return resume(stream)
+
+
+async def aresume(stream: fe.Stream) -> list[int]:
+    out: list[int] = []
+    first, _event = await stream.areceive_entry(timeout=5.0)
+    out.append(first)
+    async for seq, _event in stream.aentries(after=first):
+        out.append(seq)
+    return out
+
+
 # -- asyncio -----------------------------------------------------------------------------
 
 
@@ -222,6 +280,13 @@ def main() -> int:
         print(" ", note)
     print(" ", wire_round_trip())
     print(" ", len(managed_conversations()), "managed streams")
+    numbers = resumable()
+    assert numbers == list(range(3, 3 + len(numbers))) and len(numbers) == 10
+    astream = fe.EventStream(16)
+    astream.send_many(response_events("msg-4", TOKENS))
+    astream.close()
+    numbers = asyncio.run(aresume(astream))
+    assert numbers == list(range(1, 12))
     return 0
 
 
