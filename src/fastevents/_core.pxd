@@ -328,18 +328,14 @@ cdef inline int64_t activity_now(Core *c) noexcept nogil:
     return fe_coarse_ns() if fe_load_int(&c.track_activity) else 0
 
 
-cdef inline void wait_until(Core *c, bint receiver, int64_t slice_ns) noexcept nogil:
-    """Wait at most one slice, GIL released, until the stream can be received from
-    (receiver) or sent to, or is closed. Reads and waits only: the caller retakes the
-    GIL, checks for signals, and then acts in a normal critical section."""
+cdef inline void wait_for_event(Core *c, int64_t slice_ns) noexcept nogil:
+    """A receiver's GIL-free step: wait at most one slice until an event is buffered or
+    the stream is closed. Reads and waits only: the caller retakes the GIL, checks for
+    signals, and only then takes, in a normal critical section (a Ctrl-C must leave the
+    event in the stream)."""
     fe_mutex_lock(&c.mu)
-    if receiver:
-        if c.count == 0 and not c.closed:
-            c.recv_waiting += 1
-            fe_cond_timedwait(&c.not_empty, &c.mu, slice_ns)
-            c.recv_waiting -= 1
-    elif c.count >= c.size and not c.closed:
-        c.send_waiting += 1
-        fe_cond_timedwait(&c.not_full, &c.mu, slice_ns)
-        c.send_waiting -= 1
+    if c.count == 0 and not c.closed:
+        c.recv_waiting += 1
+        fe_cond_timedwait(&c.not_empty, &c.mu, slice_ns)
+        c.recv_waiting -= 1
     fe_mutex_unlock(&c.mu)

@@ -54,7 +54,7 @@ from fastevents._core cimport (
     Core, R_CLOSED, R_DONE, R_NOMEM, R_WOULD_WAIT, WAIT_SLICE_NS, WaitNode, Wake,
     SPIN_TRIES, activity_now, after_pop, after_push, fe_incref, hist_keep, list_append,
     list_init, list_remove, pop_locked, push_locked, ring_pop, ring_push, unlink_waiters,
-    unlock_core, wait_and_push, wait_until,
+    unlock_core, wait_and_push, wait_for_event,
 )
 
 import os
@@ -924,7 +924,7 @@ cdef class CEventStream:
             if slice_ns == 0:
                 raise timeout_error(self.stream_id, op)
             with nogil:
-                wait_until(c, True, slice_ns)
+                wait_for_event(c, slice_ns)
             # Signals first: a Ctrl-C that arrived while we waited must leave the event
             # that woke us in the stream (it is taken only below).
             self._check_signals(True)
@@ -993,7 +993,7 @@ cdef class CEventStream:
             if slice_ns == 0:
                 raise timeout_error(self.stream_id, "receive_many")
             with nogil:
-                wait_until(c, True, slice_ns)
+                wait_for_event(c, slice_ns)
             self._check_signals(True)
             batch = self._take_many(n)
             if batch is not None:
