@@ -1080,7 +1080,8 @@ cdef class CEventStream:
                 fe_mutex_unlock(&c.mu)      # some of them fell out of the history
                 free(taken)
                 raise HistoryLost(
-                    f"events after {a_obj} are no longer kept (history={c.hist_max})",
+                    f"events {a_obj + 1}..{first_kept - 1} are no longer kept"
+                    f" (history={c.hist_max})",
                     stream_id=self.stream_id, op="replay",
                     oldest=first_kept if count else None)
             if want <= m:
