@@ -83,6 +83,7 @@ cls = getattr(fe, sys.argv[1])
 mode = sys.argv[2]
 ROUNDS = int(sys.argv[3])
 s = cls(1000)
+waiting = getattr(s, "_waiting", None)
 sent = 0
 
 def producer():
@@ -92,6 +93,12 @@ def producer():
     global sent
     for i in range(ROUNDS):
         time.sleep(0.02)
+        # Only once the consumer waits inside the stream: a signal that reached it
+        # between two of its calls would drop an event in this script, not the stream.
+        # (0.1 had no _waiting(): there the 20 ms pause has to do.)
+        deadline = time.monotonic() + 10
+        while waiting is not None and waiting()[1] != 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
         os.kill(os.getpid(), signal.SIGINT)
         s.send(fe.text_delta_event(str(i)))
         sent += 1
