@@ -85,6 +85,7 @@ cdef struct Core:
     Py_ssize_t size         # buffer_size: the bound on count
     int closed              # fe_store_int / fe_load_int
     int policy              # fe_store_int / fe_load_int
+    int track_activity      # set by _touch() / the manager hooks (see _stream_c.pyx)
     Py_ssize_t send_waiting  # threads parked in a sync send / receive
     Py_ssize_t recv_waiting
     WaitNode asend           # parked async senders / receivers (list heads)
@@ -92,7 +93,6 @@ cdef struct Core:
     Py_ssize_t n_asend
     Py_ssize_t n_arecv
     int64_t last_activity    # fe_coarse_ns() of the last send / receive / touch
-    int track_activity       # set by the first _touch(): only a manager reads activity
     # Sequence numbers need no per-event storage: the ring is FIFO, so the k-th event
     # taken is the k-th accepted one, and its number is k.
     int64_t pushed           # events accepted: last_seq (fe_store_i64, read unlocked)
