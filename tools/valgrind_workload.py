@@ -7,9 +7,11 @@ It covers: send/try_send/send_many/receive/try_receive/receive_many/iteration, B
 DROP (StreamFull, try_send False, partial send_many), timeouts and cancel tokens, close
 with blocked senders and receivers in threads, the ring growing, wrapping and shrinking
 (and a buffer size of 2**31), asyncio senders and receivers (parked, woken from threads,
-timed out, cancelled), streams deallocated with events still buffered, a fork, and a
-StreamManager on top. Besides what valgrind reports, it checks with weak references that
-every event it made is gone at the end, and exits 1 if one is not.
+timed out, cancelled), streams deallocated with events still buffered, a fork, a
+StreamManager on top, sequence numbers / history / replay / entries, and streams freed
+by the cycle collector (through a buffered event, or a task of a dropped loop). Besides
+what valgrind reports, it checks with weak references that every event it made is gone at
+the end, and exits 1 if one is not.
 
 ``FE_VALGRIND_SCALE`` (default 1) multiplies the loop counts.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import sys
 import threading
@@ -288,6 +291,61 @@ def fork_path() -> None:
     list(s)
 
 
+def history_paths() -> None:
+    """Sequence numbers, the history ring (growth, eviction, release), replay, entries."""
+    for _ in range(5 * SCALE):
+        s = C(8, history=5)
+        s.send_many([ev(i) for i in range(8)])
+        assert s.last_seq == 8
+        assert s.receive_entry()[0] == 1
+        assert s.try_receive_entry()[0] == 2
+        assert len(s.receive_many(2**64)) == 6   # evicts 3 from the history
+        assert [seq for seq, _ in s.replay(3)] == [4, 5, 6, 7, 8]
+        expect(fe.HistoryLost, s.replay, 1)
+        assert s.try_send(ev(9)) and s.dropped == 0
+        s.close()
+        assert [seq for seq, _ in s.entries(after=7)] == [8, 9]
+        assert s.try_receive_entry() is None
+        assert len(s.instance_id) == 16
+        expect(TypeError, s.__copy__)
+        # Deallocated with a full history and buffered events.
+        h = C(100, history=50)
+        h.send_many([ev(i) for i in range(100)])
+        h.receive_many(70)
+        expect(ValueError, C, history=-1)
+
+
+def gc_paths() -> None:
+    """Streams the cycle collector frees: through a buffered event, through a task
+    parked on a loop that was closed without cancelling it."""
+    # asyncio logs "Task was destroyed but it is pending!" for those tasks: expected here.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    for i in range(5 * SCALE):
+        s = C(4, history=2)
+        e = ev(2 * i)
+        e.data["stream"] = s
+        s.send(e)
+        s.send(ev(1))
+        s.receive()
+        del s, e
+        s = C(1)
+        if i % 2:
+            s.send(ev(3))
+        loop = asyncio.new_event_loop()
+
+        async def wait(s: fe.CEventStream = s, send: bool = bool(i % 2)) -> None:
+            if send:
+                await s.asend(ev(5))
+            else:
+                await s.areceive()
+
+        task = loop.create_task(wait())
+        loop.run_until_complete(asyncio.sleep(0.001))
+        loop.close()
+        del s, loop, task
+    gc.collect()
+
+
 def manager_paths() -> None:
     m = fe.StreamManager(buffer_size=3, stream_class=C)
     for i in range(10 * SCALE):
@@ -307,6 +365,8 @@ def main() -> int:
     asyncio.run(async_paths())
     fork_path()
     manager_paths()
+    history_paths()
+    gc_paths()
     gc.collect()
     alive = sum(r() is not None for r in REFS)
     print(f"valgrind workload: {len(REFS)} events made, {alive} still alive")

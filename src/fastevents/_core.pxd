@@ -1,21 +1,38 @@
 # The compiled core's C level: the state of a stream as a plain C struct, its ring of
-# PyObject*, the intrusive lists of parked asyncio waiters, and the critical-section
-# helpers. Everything here is nogil except lock_core (which may release the GIL).
-# See _stream_c.pyx for the locking rules these functions follow.
+# PyObject*, the history ring, the intrusive lists of parked async waiters, and the
+# critical-section helpers. See _stream_c.pyx for the locking rules these follow.
+#
+# Two kinds of helpers, told apart by their declaration:
+# * `nogil` ones may run with the GIL released: the waits and unlock_core (which only
+#   read count/closed and signal), and ring_push / push_nogil, a sender appending the
+#   event it took a reference to beforehand;
+# * the others remove from the ring, change the history or the waiter lists. They are
+#   called only by a thread that holds the GIL (is attached, on a free-threaded build)
+#   *and* the stream mutex. Because nothing is ever *removed* from what tp_traverse
+#   visits without the GIL, a GC pass (which holds the GIL, and the mutex while it reads)
+#   can at most see an append between two of its passes, which is harmless: the appended
+#   event's reference was taken, under the GIL, before the collection began. It also
+#   lets the history take its own reference inside the critical section.
 
 from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memmove
 
 from fastevents._sync cimport (
-    fe_cond_broadcast, fe_cond_signal, fe_cond_t, fe_coarse_ns, fe_cpu_relax,
-    fe_mutex_lock, fe_mutex_t, fe_mutex_trylock, fe_mutex_unlock,
+    fe_cond_broadcast, fe_cond_signal, fe_cond_t, fe_cond_timedwait, fe_coarse_ns,
+    fe_cpu_relax, fe_load_int, fe_load_ssize, fe_mutex_lock, fe_mutex_t, fe_mutex_trylock,
+    fe_mutex_unlock, fe_store_i64, fe_store_ssize,
 )
+
+cdef extern from "Python.h":
+    # A reference taken with the GIL held and the stream mutex held (see hist_keep).
+    void fe_incref "Py_INCREF"(PyObject *o) noexcept
 
 cdef enum:
     WAIT_SLICE_NS = 50000000   # 50 ms: the latency bound for Ctrl-C / cancel / deadline
-    MIN_RING = 8               # first allocation; the ring doubles up to buffer_size
+    MIN_RING = 8               # first allocation; a ring doubles up to its bound
     SHRINK_ABOVE = 1024        # an emptied ring larger than this is freed
     SPIN_TRIES = 64            # try-locks before waiting for a busy mutex without the GIL
 
@@ -26,7 +43,7 @@ cdef enum:
     R_WOULD_WAIT = 2           # full (send) / empty (receive)
     R_NOMEM = 3
 
-# -- waiters of parked asyncio tasks -----------------------------------------------------
+# -- waiters of parked async tasks -------------------------------------------------------
 
 cdef struct WaitNode:
     WaitNode *prev
@@ -41,14 +58,14 @@ cdef inline void list_init(WaitNode *head) noexcept nogil:
     head.next = head
 
 
-cdef inline void list_append(WaitNode *head, WaitNode *n) noexcept nogil:
+cdef inline void list_append(WaitNode *head, WaitNode *n) noexcept:
     n.prev = head.prev
     n.next = head
     head.prev.next = n
     head.prev = n
 
 
-cdef inline void list_remove(WaitNode *n) noexcept nogil:
+cdef inline void list_remove(WaitNode *n) noexcept:
     n.prev.next = n.next
     n.next.prev = n.prev
     n.prev = NULL
@@ -64,18 +81,32 @@ cdef struct Core:
     PyObject **ring
     Py_ssize_t cap          # slots allocated (grows with use)
     Py_ssize_t head
-    Py_ssize_t count
+    Py_ssize_t count        # written with fe_store_ssize: len() reads it unlocked
     Py_ssize_t size         # buffer_size: the bound on count
-    int closed
-    int policy
+    int closed              # fe_store_int / fe_load_int
+    int policy              # fe_store_int / fe_load_int
+    int track_activity      # set by _touch() / the manager hooks (see _stream_c.pyx)
     Py_ssize_t send_waiting  # threads parked in a sync send / receive
     Py_ssize_t recv_waiting
-    WaitNode asend           # parked asyncio senders / receivers (list heads)
+    WaitNode asend           # parked async senders / receivers (list heads)
     WaitNode arecv
     Py_ssize_t n_asend
     Py_ssize_t n_arecv
     int64_t last_activity    # fe_coarse_ns() of the last send / receive / touch
-    int track_activity       # set by the first _touch(): only a manager reads activity
+    # Sequence numbers need no per-event storage: the ring is FIFO, so the k-th event
+    # taken is the k-th accepted one, and its number is k.
+    int64_t pushed           # events accepted: last_seq (fe_store_i64, read unlocked)
+    int64_t popped           # events received: the next one taken gets popped + 1
+    int64_t dropped          # refused under DROP / by try_send (fe_add_i64)
+    # History: the last hist_max received events, oldest at hist[hist_head]. It holds
+    # the received events numbered popped - hist_count + 1 .. popped, in order.
+    PyObject **hist
+    Py_ssize_t hist_cap
+    Py_ssize_t hist_head
+    Py_ssize_t hist_count
+    Py_ssize_t hist_max
+    PyObject *instance_id    # a str made on first read (one reference), or NULL
+    PyObject *owner          # the CEventStream (borrowed), for the fork-child pass
     Core *reg_prev           # every live core, for the fork handlers
     Core *reg_next
 
@@ -102,17 +133,19 @@ cdef inline int ring_push(Core *c, PyObject *ev) noexcept nogil:
     if idx >= c.cap:
         idx -= c.cap
     c.ring[idx] = ev
-    c.count += 1
+    fe_store_ssize(&c.count, c.count + 1)
+    fe_store_i64(&c.pushed, c.pushed + 1)
     return 0
 
 
-cdef inline PyObject *ring_pop(Core *c) noexcept nogil:
+cdef inline PyObject *ring_pop(Core *c) noexcept:
     """Take the oldest event (its reference passes to the caller). Mutex held, count > 0."""
     cdef PyObject *ev = c.ring[c.head]
     c.head += 1
     if c.head == c.cap:
         c.head = 0
-    c.count -= 1
+    fe_store_ssize(&c.count, c.count - 1)
+    c.popped += 1
     if c.count == 0:
         c.head = 0
         if c.cap > SHRINK_ABOVE:
@@ -123,20 +156,69 @@ cdef inline PyObject *ring_pop(Core *c) noexcept nogil:
     return ev
 
 
+cdef inline PyObject *hist_keep(Core *c, PyObject *ev) noexcept:
+    """Record a just-taken event in the history (hist_max > 0; GIL and mutex held).
+
+    Returns the evicted entry, whose reference the caller drops after unlocking, or NULL.
+
+    The history takes its own reference here, inside the critical section, before the
+    entry is visible to any other thread: so no thread can drop (evict and DECREF) an
+    entry whose reference has not been taken yet. An INCREF runs no Python code and
+    cannot fail. With the GIL, our thread holds it; on a free-threaded build Py_INCREF
+    is atomic, and `ev` is alive (the receiver owns the ring's reference) -- so it is
+    safe in both builds. DECREFs, which can run arbitrary code, still happen only after
+    unlocking.
+    """
+    cdef PyObject *old
+    cdef PyObject **grown
+    cdef Py_ssize_t new_cap
+    if c.hist_count < c.hist_max and c.hist_count == c.hist_cap:
+        # Grow with use (before it is full the ring never wraps: hist_head is 0).
+        new_cap = c.hist_cap * 2 if c.hist_cap else MIN_RING
+        if new_cap > c.hist_max:
+            new_cap = c.hist_max
+        grown = <PyObject **>realloc(c.hist, new_cap * sizeof(PyObject *))
+        if grown != NULL:
+            c.hist = grown
+            c.hist_cap = new_cap
+    if c.hist_count < c.hist_cap:
+        c.hist[c.hist_head + c.hist_count] = ev
+        c.hist_count += 1
+        fe_incref(ev)
+        return NULL
+    if c.hist_count == 0:
+        # No room could be allocated: keep nothing. The history stays the contiguous
+        # run of the latest received events (empty), so replay stays exact.
+        return NULL
+    # Full (or out of memory): the newest replaces the oldest.
+    old = c.hist[c.hist_head]
+    c.hist[c.hist_head] = ev
+    c.hist_head += 1
+    if c.hist_head == c.hist_cap:
+        c.hist_head = 0
+    fe_incref(ev)
+    return old
+
+
 cdef inline WaitNode *unlink_waiters(WaitNode *head, Py_ssize_t *n_parked,
-                                     Py_ssize_t n) noexcept nogil:
-    """Take up to n parked waiters off a list (mutex held) into a detached chain.
+                                     Py_ssize_t n) noexcept:
+    """Take up to n parked waiters off a list (mutex held) into a detached chain, in
+    the order they parked (FIFO).
 
     The list's references pass to the caller, who wakes them after unlocking.
     """
     cdef WaitNode *chain = NULL
+    cdef WaitNode *tail = NULL
     cdef WaitNode *w
     while n > 0 and head.next != head:
         w = head.next
         list_remove(w)
         w.parked = 0
-        w.next = chain
-        chain = w
+        if tail == NULL:
+            chain = w
+        else:
+            tail.next = w
+        tail = w
         n_parked[0] -= 1
         n -= 1
     return chain
@@ -147,11 +229,10 @@ cdef struct Wake:
     # it, so that a woken thread does not run straight into the mutex we still hold.
     fe_cond_t *cond          # sync waiters: signal (sig == 1) or broadcast (sig == 2)
     int sig
-    WaitNode *chain          # async waiters taken off their list (see wake())
+    WaitNode *chain          # async waiters taken off their list (see _wake)
 
 
-
-cdef inline void after_push(Core *c, Py_ssize_t n, Wake *w) noexcept nogil:
+cdef inline void after_push(Core *c, Py_ssize_t n, Wake *w) noexcept:
     """Plan the wake-ups of receivers after n events were added (mutex held)."""
     if c.recv_waiting:
         w.cond = &c.not_empty
@@ -160,7 +241,7 @@ cdef inline void after_push(Core *c, Py_ssize_t n, Wake *w) noexcept nogil:
         w.chain = unlink_waiters(&c.arecv, &c.n_arecv, n)
 
 
-cdef inline void after_pop(Core *c, Py_ssize_t n, Wake *w) noexcept nogil:
+cdef inline void after_pop(Core *c, Py_ssize_t n, Wake *w) noexcept:
     """Plan the wake-ups of senders after n events were taken (mutex held)."""
     if c.send_waiting:
         w.cond = &c.not_full
@@ -180,7 +261,7 @@ cdef inline void unlock_core(Core *c, Wake *w) noexcept nogil:
         w.sig = 0
 
 
-cdef inline int push_locked(Core *c, PyObject *ev, Wake *woken) noexcept nogil:
+cdef inline int push_locked(Core *c, PyObject *ev, Wake *woken) noexcept:
     if c.closed:
         return R_CLOSED
     if c.count >= c.size:
@@ -191,34 +272,70 @@ cdef inline int push_locked(Core *c, PyObject *ev, Wake *woken) noexcept nogil:
     return R_DONE
 
 
-cdef inline int pop_locked(Core *c, PyObject **out, Wake *woken) noexcept nogil:
+cdef inline int push_nogil(Core *c, PyObject *ev, Wake *woken,
+                           bint *async_pending) noexcept nogil:
+    """push_locked for a sender without the GIL (woken in its wait): async receivers are
+    not unlinked here, as the waiter lists change only under the GIL; async_pending
+    tells the caller to hand one a wake-up once it has the GIL back."""
+    if c.closed:
+        return R_CLOSED
+    if c.count >= c.size:
+        return R_WOULD_WAIT
+    if ring_push(c, ev) < 0:
+        return R_NOMEM
+    if c.recv_waiting:
+        woken.cond = &c.not_empty
+        woken.sig = 1
+    async_pending[0] = c.n_arecv != 0
+    return R_DONE
+
+
+cdef inline int pop_locked(Core *c, PyObject **out, PyObject **evicted,
+                           Wake *woken) noexcept:
+    """Take the next event into out[0] and record it in the history; an entry the
+    history evicted goes to evicted[0] (DECREF it after unlocking)."""
     if c.count == 0:
         return R_CLOSED if c.closed else R_WOULD_WAIT
     out[0] = ring_pop(c)
+    if c.hist_max:
+        evicted[0] = hist_keep(c, out[0])
     after_pop(c, 1, woken)
     return R_DONE
+
+
+cdef inline int wait_and_push(Core *c, PyObject *ev, int64_t slice_ns, Wake *woken,
+                              bint *async_pending) noexcept nogil:
+    """A blocked sender's GIL-free step: push ev if there is room, else wait at most one
+    slice for room and try again. Pushing here (the event's reference was taken before)
+    keeps a producer filling the buffer while the consumer holds the GIL."""
+    cdef int r
+    fe_mutex_lock(&c.mu)
+    r = push_nogil(c, ev, woken, async_pending)
+    if r == R_WOULD_WAIT:
+        c.send_waiting += 1
+        fe_cond_timedwait(&c.not_full, &c.mu, slice_ns)
+        c.send_waiting -= 1
+        r = push_nogil(c, ev, woken, async_pending)
+    if r == R_DONE:
+        c.last_activity = activity_now(c)
+    unlock_core(c, woken)
+    return r
 
 
 cdef inline int64_t activity_now(Core *c) noexcept nogil:
     # The clock is read only for streams whose activity someone tracks (a StreamManager
     # switches it on with _touch()): two reads would add ~13 ns to every send + receive.
-    return fe_coarse_ns() if c.track_activity else 0
+    return fe_coarse_ns() if fe_load_int(&c.track_activity) else 0
 
 
-cdef inline void lock_core(Core *c) noexcept:
-    """Take the mutex (GIL held); if it stays busy, wait for it with the GIL released.
-
-    Critical sections are a few dozen instructions, so a short spin nearly always wins.
-    Releasing the GIL instead would hand it to another thread, and getting it back can
-    cost a whole switch interval (5 ms): that ping-pong dominated many-producer runs.
-    Spinning with the GIL held is safe: no mutex holder ever needs the GIL.
-    """
-    cdef int i
-    if fe_mutex_trylock(&c.mu):
-        return
-    for i in range(SPIN_TRIES):
-        fe_cpu_relax()
-        if fe_mutex_trylock(&c.mu):
-            return
-    with nogil:
-        fe_mutex_lock(&c.mu)
+cdef inline void wait_for_event(Core *c, int64_t slice_ns) noexcept nogil:
+    """A receiver's GIL-free step: wait at most one slice until an event is buffered or
+    the stream is closed. Reads and waits only: the caller retakes the GIL, checks for
+    signals, and only then takes, in a normal critical section (a Ctrl-C must leave the
+    event in the stream)."""
+    fe_mutex_lock(&c.mu)
+    if c.count == 0 and not c.closed:
+        c.recv_waiting += 1
+        fe_cond_timedwait(&c.not_empty, &c.mu, slice_ns)
+        c.recv_waiting -= 1
+    fe_mutex_unlock(&c.mu)

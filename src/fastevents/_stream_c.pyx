@@ -3,52 +3,70 @@
 
 Locking discipline (the reason for most of the shape of this file):
 
-* The GIL is never held while *blocking* on the mutex: we try-lock, and only if that fails
-  release the GIL and lock. So a thread holding the mutex never needs the GIL to finish.
-* Nothing touches a refcount or takes the GIL while holding the mutex. A sender takes the
-  buffer's reference to the event *before* locking; a receiver gets the buffer's reference
-  handed over and only uses it after unlocking. Parked asyncio waiters are linked into
-  intrusive C lists whose reference is likewise taken before / dropped after the lock.
+* No thread ever waits for the GIL while it holds a stream mutex: the GIL-holding paths
+  try-lock (and spin briefly); if the mutex stays busy they wait, GIL released, until it
+  is free, and try again once the GIL is back. So a mutex holder never needs the GIL,
+  and a thread holding the GIL may block on a mutex (the fork handlers do).
+* Events are taken from the ring, and the history and the waiter lists change, only in
+  critical sections entered with the GIL held (attached, on a free-threaded build). A
+  receiver's GIL-free wait only reads count/closed and sleeps on a condition variable;
+  after it, the thread retakes the GIL, runs PyErr_CheckSignals() *before* taking
+  anything (a Ctrl-C leaves the event in the stream), and then takes in a normal
+  critical section. A blocked sender may append its event during its GIL-free wait
+  (its reference was taken before): that keeps a producer filling the buffer while the
+  consumer holds the GIL. So the GC sees a graph that can only grow between its passes
+  (tp_traverse below), and the history can take its own reference inside the critical
+  section (hist_keep in _core.pxd says why that is safe).
+* No DECREF, allocation of Python objects or Python call under the mutex: a sender takes
+  the buffer's reference to the event *before* locking; a receiver gets the buffer's
+  reference handed over and uses it after unlocking; evicted history entries and
+  unlinked waiters are released after unlocking. (An INCREF, which runs no code, is the
+  one refcount operation done under it: the history's, see hist_keep.)
 * Waits happen with the GIL released, in slices of WAIT_SLICE_NS. Between slices the
   thread retakes the GIL to run signal handlers (Ctrl-C), test the cancel token and the
   deadline.
 * Wake-ups cost nothing when nobody waits: the core counts parked sync waiters and keeps
-  lists of parked async waiters, and signals only when one exists.
+  lists of parked async waiters, and signals only when one exists. Async waiters are
+  woken FIFO through their parker (made by _aio), after unlocking.
 
-The C-level state (the Core struct, the ring, the waiter lists, the critical-section
-helpers) lives in _core.pxd; the mutex/condvar shim in _sync.h, declared in _sync.pxd.
-This file holds the Python-facing class, the waits that release the GIL, fork safety
-and the fast event validation.
+The C-level state (the Core struct, the rings, the waiter lists, the critical-section
+helpers) lives in _core.pxd; the mutex/condvar/atomics shim in _sync.h (_sync.pxd).
+This file holds the Python-facing class, the waits, fork safety, GC support and the fast
+event validation.
 """
 
 cimport cython
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.list cimport PyList_New, PyList_SET_ITEM
-from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
+from cpython.list cimport PyList_New
+from cpython.object cimport PyObject, PyTypeObject, Py_TYPE, traverseproc, inquiry
 from cpython.ref cimport Py_DECREF, Py_INCREF
-from libc.stdint cimport int64_t
+from cpython.sequence cimport PySequence_Fast_ITEMS
+from libc.stdint cimport INT64_MAX, int64_t
 from libc.stdlib cimport free, malloc
 
 from fastevents._sync cimport (
-    fe_cond_broadcast, fe_cond_init, fe_cond_t, fe_cond_timedwait, fe_coarse_ns,
+    fe_add_i64, fe_atfork, fe_coarse_ns, fe_cpu_relax, fe_cond_broadcast, fe_cond_destroy, fe_cond_init,
+    fe_cond_signal, fe_load_i64, fe_load_int, fe_load_ssize, fe_mutex_destroy,
     fe_mutex_init, fe_mutex_lock, fe_mutex_t, fe_mutex_trylock, fe_mutex_unlock, fe_now_ns,
+    fe_store_int, fe_store_ssize,
 )
 from fastevents._core cimport (
     Core, R_CLOSED, R_DONE, R_NOMEM, R_WOULD_WAIT, WAIT_SLICE_NS, WaitNode, Wake,
-    activity_now, after_pop, after_push, list_append, list_init, list_remove, lock_core,
-    pop_locked, push_locked, ring_pop, ring_push, unlink_waiters, unlock_core,
+    SPIN_TRIES, activity_now, after_pop, after_push, fe_incref, hist_keep, list_append,
+    list_init, list_remove, pop_locked, push_locked, ring_pop, ring_push, unlink_waiters,
+    unlock_core, wait_and_push, wait_for_event,
 )
 
 import os
 import types
-from asyncio import _get_running_loop
 
 from fastevents import _aio
 from fastevents._args import (
-    check_buffer_size, check_cancel, check_event, check_events, check_max_items,
-    check_policy, check_timeout, stream_error, timeout_error,
+    check_after, check_buffer_size, check_cancel, check_event, check_events,
+    check_history, check_max_items, check_policy, check_timeout, refuse_copy,
+    stream_error, timeout_error,
 )
-from fastevents._errors import Cancelled, StreamClosed, StreamFull
+from fastevents._errors import Cancelled, HistoryLost, StreamClosed, StreamFull
 from fastevents._event import Event
 from fastevents._types import BackpressurePolicy, EventType
 
@@ -60,6 +78,27 @@ cdef extern from "Python.h":
     bint PyDict_Check(PyObject *o)
     PyTypeObject *Py_TYPE_PTR "Py_TYPE" (PyObject *o)
     PyObject *Py_None
+    Py_ssize_t PY_SSIZE_T_MAX
+    Py_ssize_t fe_refcnt "Py_REFCNT"(PyObject *o)
+    void fe_decref "Py_DECREF"(PyObject *o)
+    void fe_set_size "Py_SET_SIZE"(PyObject *o, Py_ssize_t n)
+
+cdef extern from *:
+    """
+    /* Reading Event slots without holding references is only safe while the GIL keeps
+     * every writer out; a free-threaded build validates through Event.validate(). */
+    #ifdef Py_GIL_DISABLED
+    #define FE_FAST_VALIDATION_BUILD 0
+    #else
+    #define FE_FAST_VALIDATION_BUILD 1
+    #endif
+    """
+    bint FE_FAST_VALIDATION_BUILD
+
+# GC slots typed without Cython's `except -1`: CPython calls them, not Cython code.
+ctypedef int (*fe_visitproc)(PyObject *, void *) noexcept
+ctypedef int (*fe_traverseproc)(PyObject *, fe_visitproc, void *) noexcept
+ctypedef int (*fe_inquiry)(PyObject *) noexcept
 
 cdef int POLICY_BLOCK = 0
 cdef int POLICY_DROP = 1
@@ -68,10 +107,9 @@ cdef tuple _POLICIES = (BackpressurePolicy.BLOCK, BackpressurePolicy.DROP)
 
 @cython.final
 cdef class _CWaiter:
-    """A parked task: its loop, the future it awaits, and its node in a waiter list."""
+    """A parked task: its parker (made by _aio) and its node in a waiter list."""
     cdef WaitNode node
-    cdef public object loop
-    cdef public object fut
+    cdef public object parker
 
     def __cinit__(self):
         self.node.owner = <PyObject *>self
@@ -83,23 +121,37 @@ cdef class _CWaiter:
 cdef Wake NO_WAKE            # all zero
 
 
-cdef bint wake_one(_CWaiter w) noexcept:
-    """Wake a parked task (GIL held, mutex not held); mirrors _aio.wake in C calls.
+cdef inline void lock_core(Core *c) noexcept:
+    """Take the mutex (GIL held), never waiting for the GIL while holding it.
 
-    noexcept: a failure to wake is reported as unraisable, never raised from a send or
-    receive that has already succeeded. False: the waiter's loop is closed.
+    The uncontended case is one try-lock, inlined; the rest is out of line (_lock_slow)
+    so that it does not weigh on every send and receive.
     """
-    fut = w.fut
-    if _get_running_loop() is w.loop:
-        # Same thread as the waiter's loop: no need for the self-pipe round trip.
-        if not fut.done():
-            fut.set_result(None)
-        return True
-    try:
-        w.loop.call_soon_threadsafe(_aio.resolve, fut)
-    except RuntimeError:
-        return False
-    return True
+    if not fe_mutex_trylock(&c.mu):
+        _lock_slow(c)
+
+
+cdef void _lock_slow(Core *c) noexcept:
+    # Critical sections are a few dozen instructions, so a short spin nearly always wins.
+    # Releasing the GIL instead would hand it to another thread, and getting it back can
+    # cost a whole switch interval (5 ms): that ping-pong dominated many-producer runs.
+    # Spinning with the GIL held is safe: no mutex holder ever needs the GIL.
+    #
+    # If the mutex stays busy we wait for it with the GIL released, but only until it is
+    # free, and take it with a try-lock once the GIL is back: a thread that held the mutex
+    # while waiting for the GIL would deadlock the fork handlers (they lock every stream
+    # with the GIL held) and anyone spinning here.
+    cdef int i
+    while True:
+        for i in range(SPIN_TRIES):
+            fe_cpu_relax()
+            if fe_mutex_trylock(&c.mu):
+                return
+        with nogil:
+            fe_mutex_lock(&c.mu)
+            fe_mutex_unlock(&c.mu)
+        if fe_mutex_trylock(&c.mu):
+            return
 
 
 cdef void drop_chain(WaitNode *chain) noexcept:
@@ -108,11 +160,24 @@ cdef void drop_chain(WaitNode *chain) noexcept:
     while chain != NULL:
         nxt = chain.next
         chain.next = NULL
-        Py_DECREF(<object>chain.owner)
+        fe_decref(chain.owner)
         chain = nxt
 
 
-# -- fork safety: every core is on one list, locked around fork() -------------------------
+cdef WaitNode *join_chains(WaitNode *a, WaitNode *b) noexcept:
+    cdef WaitNode *n = a
+    if a == NULL:
+        return b
+    while n.next != NULL:
+        n = n.next
+    n.next = b
+    return a
+
+
+# -- fork safety: every core is on one list, locked around fork() by pthread_atfork -------
+# The handlers are plain C registered with pthread_atfork, so they run inside fork()
+# itself, where no Python code can run: a GC pass (or another library's at-fork hook)
+# that frees a stream can never find the registry mutex held by its own thread.
 
 cdef Core _registry            # list head only; its mutex is unused
 cdef fe_mutex_t _registry_mu
@@ -121,26 +186,37 @@ _registry.reg_next = &_registry
 fe_mutex_init(&_registry_mu)
 
 
-cdef inline void registry_lock() noexcept:
-    if not fe_mutex_trylock(&_registry_mu):
-        with nogil:
-            fe_mutex_lock(&_registry_mu)
+cdef inline bint registry_trylock() noexcept:
+    return fe_mutex_trylock(&_registry_mu)
 
 
-def _fork_before():
-    # Take every stream's mutex so that none is caught mid-update in the child. This is
-    # the one place that holds mutexes while retaking the GIL: it cannot deadlock,
-    # because no thread ever blocks on a stream mutex while it holds the GIL.
+cdef void _link_core(Core *c) noexcept nogil:
+    c.reg_next = &_registry
+    c.reg_prev = _registry.reg_prev
+    _registry.reg_prev.reg_next = c
+    _registry.reg_prev = c
+
+
+cdef void _unlink_core(Core *c) noexcept nogil:
+    c.reg_prev.reg_next = c.reg_next
+    c.reg_next.reg_prev = c.reg_prev
+    c.reg_prev = NULL
+    c.reg_next = NULL
+
+
+cdef void _atfork_prepare() noexcept nogil:
+    # Take every stream's mutex so that none is caught mid-update in the child. This
+    # thread may hold the GIL: no mutex holder ever waits for it, so this cannot block
+    # for longer than a critical section.
     cdef Core *c
-    with nogil:
-        fe_mutex_lock(&_registry_mu)
-        c = _registry.reg_next
-        while c != &_registry:
-            fe_mutex_lock(&c.mu)
-            c = c.reg_next
+    fe_mutex_lock(&_registry_mu)
+    c = _registry.reg_next
+    while c != &_registry:
+        fe_mutex_lock(&c.mu)
+        c = c.reg_next
 
 
-def _fork_after_in_parent():
+cdef void _atfork_parent() noexcept nogil:
     cdef Core *c = _registry.reg_next
     while c != &_registry:
         fe_mutex_unlock(&c.mu)
@@ -148,23 +224,67 @@ def _fork_after_in_parent():
     fe_mutex_unlock(&_registry_mu)
 
 
-def _fork_after_in_child():
-    # The threads that waited in the parent do not exist here: fresh condition variables,
-    # no sync waiters. Parked asyncio waiters stay (their loop may be this thread's).
+cdef void _atfork_child() noexcept nogil:
+    # The threads that waited in the parent do not exist here: fresh mutexes and
+    # condition variables, no sync waiters. Parked async waiters are sifted afterwards
+    # by _after_fork_in_child (that needs Python).
     cdef Core *c = _registry.reg_next
     while c != &_registry:
-        fe_mutex_unlock(&c.mu)
+        fe_mutex_init(&c.mu)
         fe_cond_init(&c.not_empty)
         fe_cond_init(&c.not_full)
         c.send_waiting = 0
         c.recv_waiting = 0
         c = c.reg_next
+    fe_mutex_init(&_registry_mu)
+
+
+if hasattr(os, "fork"):
+    if fe_atfork(_atfork_prepare, _atfork_parent, _atfork_child) != 0:
+        raise ImportError("fastevents: pthread_atfork failed")
+
+
+def _after_fork_in_child():
+    """In a forked child: drop parked waiters whose task cannot run here (its loop or
+    trio run belonged to another thread of the parent); the first wake-up in the child
+    would otherwise be spent on a task that never runs."""
+    cdef Core *c
+    cdef Py_ssize_t n = 0, i = 0, j
+    cdef PyObject **owners
+    # Count, then allocate with the registry unlocked (an allocation may run the GC,
+    # which may free a stream, which takes the registry mutex).
+    fe_mutex_lock(&_registry_mu)
+    c = _registry.reg_next
+    while c != &_registry:
+        if c.n_arecv or c.n_asend:
+            n += 1
+        c = c.reg_next
     fe_mutex_unlock(&_registry_mu)
+    if n == 0:
+        return
+    owners = <PyObject **>malloc(n * sizeof(PyObject *))
+    if owners == NULL:
+        raise MemoryError()
+    fe_mutex_lock(&_registry_mu)
+    c = _registry.reg_next
+    while c != &_registry and i < n:
+        if (c.n_arecv or c.n_asend) and fe_refcnt(c.owner) > 0:
+            fe_incref(c.owner)
+            owners[i] = c.owner
+            i += 1
+        c = c.reg_next
+    fe_mutex_unlock(&_registry_mu)
+    try:
+        for j in range(i):
+            (<CEventStream>owners[j])._sift_after_fork()
+    finally:
+        for j in range(i):
+            fe_decref(owners[j])
+        free(owners)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_fork_before, after_in_parent=_fork_after_in_parent,
-                        after_in_child=_fork_after_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -- fast event validation -----------------------------------------------------------------
@@ -189,7 +309,8 @@ cdef Py_ssize_t _slot_offset(str name) except? -2:
 _OFF_TYPE = _slot_offset("type")
 _OFF_DATA = _slot_offset("data")
 _OFF_TS = _slot_offset("_ts")
-cdef bint _FAST_VALIDATION = _OFF_TYPE >= 0 and _OFF_DATA >= 0 and _OFF_TS >= 0
+cdef bint _FAST_VALIDATION = (FE_FAST_VALIDATION_BUILD and _OFF_TYPE >= 0
+                              and _OFF_DATA >= 0 and _OFF_TS >= 0)
 
 
 cdef inline PyObject *_slot(object obj, Py_ssize_t off) noexcept:
@@ -197,6 +318,8 @@ cdef inline PyObject *_slot(object obj, Py_ssize_t off) noexcept:
 
 
 cdef inline bint fast_valid(object ev) noexcept:
+    # Borrowed reads of the slots: safe with the GIL held (no other thread can replace
+    # and free a slot's value meanwhile); off on free-threaded builds (see above).
     cdef PyObject *p
     if not _FAST_VALIDATION or Py_TYPE(ev) != _EVENT_TYPE:
         return False
@@ -211,8 +334,16 @@ cdef inline bint fast_valid(object ev) noexcept:
 
 
 cdef inline int64_t deadline_after(double timeout) noexcept nogil:
-    """The fe_now_ns() deadline for a timeout in seconds; -1 for "wait forever"."""
-    return fe_now_ns() + <int64_t>(timeout * 1e9) if timeout >= 0 else -1
+    """The fe_now_ns() deadline for a timeout in seconds; -1 for "wait forever".
+
+    Saturates: a timeout too long for int64 nanoseconds (~292 years) waits forever."""
+    cdef int64_t now
+    if timeout < 0:
+        return -1
+    now = fe_now_ns()
+    if timeout * 1e9 >= <double>(INT64_MAX - now):
+        return -1
+    return now + <int64_t>(timeout * 1e9)
 
 
 cdef inline int64_t next_slice(int64_t deadline) noexcept nogil:
@@ -234,14 +365,118 @@ cdef inline double timeout_arg(object timeout) except? -2.0:
     return -1.0 if t is None else <double>t
 
 
+cdef object _SSIZE_MAX = PY_SSIZE_T_MAX
+
+
+cdef inline Py_ssize_t items_arg(object max_items) except -1:
+    """max_items, checked, clamped to what a list can hold (receive_many(2**64) works)."""
+    n = check_max_items(max_items)
+    return PY_SSIZE_T_MAX if n > _SSIZE_MAX else <Py_ssize_t>n
+
+
+# -- GC support ----------------------------------------------------------------------------
+# A task parked on a loop that is closed and dropped without cancelling it makes a cycle
+# stream -> waiter -> parker -> future -> task -> coroutine -> stream; an event whose
+# data refers to its own stream makes another. The stream therefore takes part in GC:
+# tp_traverse visits its parked waiters, its buffered events and its history, and
+# tp_clear lets go of them. What they visit only shrinks under the GIL, which the
+# collector holds throughout (a free-threaded build stops the world); a blocked sender
+# may append without it, which a later pass may see (harmless, see _core.pxd).
+
+cdef fe_traverseproc _base_traverse = NULL
+cdef fe_inquiry _base_clear = NULL
+
+
+cdef int _visit_ring(PyObject **ring, Py_ssize_t cap, Py_ssize_t head, Py_ssize_t count,
+                     fe_visitproc visit, void *arg) noexcept:
+    cdef Py_ssize_t i, idx
+    cdef int r
+    for i in range(count):
+        idx = head + i
+        if idx >= cap:
+            idx -= cap
+        r = visit(ring[idx], arg)
+        if r:
+            return r
+    return 0
+
+
+cdef int _visit_waiters(WaitNode *head, fe_visitproc visit, void *arg) noexcept:
+    cdef WaitNode *n = head.next
+    cdef int r
+    while n != head:
+        r = visit(n.owner, arg)
+        if r:
+            return r
+        n = n.next
+    return 0
+
+
+cdef int _stream_traverse(PyObject *o, fe_visitproc visit, void *arg) noexcept:
+    cdef Core *c = &(<CEventStream>o).core
+    cdef int r
+    if _base_traverse != NULL:
+        r = _base_traverse(o, visit, arg)
+        if r:
+            return r
+    # The mutex, because a blocked sender may append (and grow the ring) without the
+    # GIL. Blocking on it with the GIL held is safe: no mutex holder needs the GIL.
+    fe_mutex_lock(&c.mu)
+    r = _visit_waiters(&c.arecv, visit, arg)
+    if not r:
+        r = _visit_waiters(&c.asend, visit, arg)
+    if not r:
+        r = _visit_ring(c.ring, c.cap, c.head, c.count, visit, arg)
+    if not r:
+        r = _visit_ring(c.hist, c.hist_cap, c.hist_head, c.hist_count, visit, arg)
+    fe_mutex_unlock(&c.mu)
+    return r
+
+
+cdef int _stream_clear(PyObject *o) noexcept:
+    """Break the cycles of an unreachable stream: release its waiters, events, history."""
+    cdef Core *c = &(<CEventStream>o).core
+    cdef WaitNode *chain
+    cdef PyObject **ring
+    cdef PyObject **hist
+    cdef Py_ssize_t cap, head, count, hcap, hhead, hcount
+    lock_core(c)
+    chain = join_chains(unlink_waiters(&c.arecv, &c.n_arecv, c.n_arecv),
+                        unlink_waiters(&c.asend, &c.n_asend, c.n_asend))
+    ring, cap, head, count = c.ring, c.cap, c.head, c.count
+    c.ring = NULL
+    c.cap = 0
+    c.head = 0
+    fe_store_ssize(&c.count, 0)
+    hist, hcap, hhead, hcount = c.hist, c.hist_cap, c.hist_head, c.hist_count
+    c.hist = NULL
+    c.hist_cap = 0
+    c.hist_head = 0
+    c.hist_count = 0
+    fe_mutex_unlock(&c.mu)
+    drop_chain(chain)
+    _release_ring(ring, cap, head, count)
+    _release_ring(hist, hcap, hhead, hcount)
+    if _base_clear != NULL:
+        return _base_clear(o)
+    return 0
+
+
+cdef void _release_ring(PyObject **ring, Py_ssize_t cap, Py_ssize_t head,
+                        Py_ssize_t count) noexcept:
+    """DECREF the events of a detached ring and free it (no lock held)."""
+    cdef Py_ssize_t i, idx
+    for i in range(count):
+        idx = head + i
+        if idx >= cap:
+            idx -= cap
+        fe_decref(ring[idx])
+    free(ring)
+
+
 # -- the stream ----------------------------------------------------------------------------
 
 @cython.final
-# no_gc: the only Python attribute is the str stream_id, so the stream saves the 16-byte GC
-# header (P7). The ring's events are not traversed: a cycle through a buffered event
-# whose data refers back to its own stream is not collected; close and drain such a
-# stream (or do not put a stream inside an event).
-@cython.no_gc
 cdef class CEventStream:
     """A bounded, thread-safe event stream with sync and async APIs (compiled core)."""
 
@@ -258,88 +493,207 @@ cdef class CEventStream:
         list_init(&c.arecv)
         c.last_activity = fe_coarse_ns()
         c.size = 100
-        registry_lock()
-        c.reg_next = &_registry
-        c.reg_prev = _registry.reg_prev
-        _registry.reg_prev.reg_next = c
-        _registry.reg_prev = c
-        fe_mutex_unlock(&_registry_mu)
+        c.owner = <PyObject *>self
+        # The registry is linked with the GIL released when its mutex is busy, so that
+        # this thread never waits for the GIL while holding it.
+        if registry_trylock():
+            _link_core(c)
+            fe_mutex_unlock(&_registry_mu)
+        else:
+            with nogil:
+                fe_mutex_lock(&_registry_mu)
+                _link_core(c)
+                fe_mutex_unlock(&_registry_mu)
 
-    def __init__(self, buffer_size=100, policy=BackpressurePolicy.BLOCK, *, stream_id=None):
+    def __init__(self, buffer_size=100, policy=BackpressurePolicy.BLOCK, *, stream_id=None,
+                 history=0):
         if stream_id is not None and not isinstance(stream_id, str):
             raise TypeError(f"stream_id must be a str or None, not {type(stream_id).__name__}")
-        size = check_buffer_size(buffer_size)
-        pol = check_policy(policy)
-        self.core.size = size
-        self.core.policy = <int>pol
+        cdef Py_ssize_t size = check_buffer_size(buffer_size)
+        cdef int pol = <int>check_policy(policy)
+        cdef Py_ssize_t hist = check_history(history)
+        cdef Core *c = &self.core
+        lock_core(c)
+        fe_store_ssize(&c.size, size)
+        fe_store_int(&c.policy, pol)
+        if c.pushed == 0:
+            # A second __init__ may not change the history of a stream in use: the
+            # receive paths size their buffers by it before locking.
+            fe_store_ssize(&c.hist_max, hist)
+        fe_mutex_unlock(&c.mu)
         self.stream_id = stream_id
 
     def __dealloc__(self):
         cdef Core *c = &self.core
-        registry_lock()
-        c.reg_prev.reg_next = c.reg_next
-        c.reg_next.reg_prev = c.reg_prev
-        fe_mutex_unlock(&_registry_mu)
+        if registry_trylock():
+            _unlink_core(c)
+            fe_mutex_unlock(&_registry_mu)
+        else:
+            with nogil:
+                fe_mutex_lock(&_registry_mu)
+                _unlink_core(c)
+                fe_mutex_unlock(&_registry_mu)
         # Nobody else can reach this stream now: no locking needed.
-        while c.count:
-            Py_DECREF(<object>ring_pop(c))
-        free(c.ring)
+        _release_ring(c.ring, c.cap, c.head, c.count)
         c.ring = NULL
+        c.count = 0
+        _release_ring(c.hist, c.hist_cap, c.hist_head, c.hist_count)
+        c.hist = NULL
+        c.hist_count = 0
         # Parked waiters keep their stream alive, so these lists are empty unless their
         # tasks were garbage-collected while parked.
         drop_chain(unlink_waiters(&c.arecv, &c.n_arecv, c.n_arecv))
         drop_chain(unlink_waiters(&c.asend, &c.n_asend, c.n_asend))
+        if c.instance_id != NULL:
+            fe_decref(c.instance_id)
+            c.instance_id = NULL
+        fe_cond_destroy(&c.not_empty)
+        fe_cond_destroy(&c.not_full)
+        fe_mutex_destroy(&c.mu)
 
     # -- properties ----------------------------------------------------------------------
 
     @property
     def buffer_size(self):
-        return self.core.size
+        """The most events the stream holds accepted and not yet received."""
+        return fe_load_ssize(&self.core.size)
 
     @property
     def closed(self):
-        return bool(self.core.closed)
+        """True once close() was called (buffered events stay receivable)."""
+        return bool(fe_load_int(&self.core.closed))
 
     @property
     def policy(self):
-        return _POLICIES[self.core.policy]
+        """What a send into a full stream does: BLOCK (wait) or DROP (raise)."""
+        return _POLICIES[fe_load_int(&self.core.policy)]
 
     @policy.setter
     def policy(self, value):
-        self.core.policy = <int>check_policy(value)
+        fe_store_int(&self.core.policy, <int>check_policy(value))
 
     def set_backpressure_policy(self, policy):
-        self.core.policy = <int>check_policy(policy)
+        """Set policy (the Go package's spelling)."""
+        fe_store_int(&self.core.policy, <int>check_policy(policy))
+
+    @property
+    def last_seq(self):
+        """The sequence number of the last accepted event (0 before any)."""
+        return fe_load_i64(&self.core.pushed)
+
+    @property
+    def history(self):
+        """How many of the most recently received events are kept for replay()."""
+        return fe_load_ssize(&self.core.hist_max)
+
+    @property
+    def dropped(self):
+        """How many events were refused because the stream was full, without waiting."""
+        return fe_load_i64(&self.core.dropped)
+
+    @property
+    def instance_id(self):
+        """An opaque token naming this stream instance (random, made on first read)."""
+        cdef Core *c = &self.core
+        cdef PyObject *p
+        lock_core(c)
+        p = c.instance_id
+        if p != NULL:
+            fe_incref(p)       # under the mutex: another reader's reference is not ours
+        fe_mutex_unlock(&c.mu)
+        if p != NULL:
+            result = <object>p
+            fe_decref(p)
+            return result
+        made = os.urandom(8).hex()
+        lock_core(c)
+        if c.instance_id == NULL:
+            fe_incref(<PyObject *>made)      # the core's reference
+            c.instance_id = <PyObject *>made
+        p = c.instance_id
+        fe_incref(p)
+        fe_mutex_unlock(&c.mu)
+        result = <object>p     # another thread may have won the race: use its id
+        fe_decref(p)
+        return result
 
     def __len__(self):
-        return self.core.count
+        return fe_load_ssize(&self.core.count)
 
     def __repr__(self):
-        state = "closed" if self.core.closed else "open"
-        return (f"<CEventStream id={self.stream_id!r} {state} {self.core.count}/"
-                f"{self.core.size} policy={_POLICIES[self.core.policy].name}>")
+        state = "closed" if self.closed else "open"
+        return (f"<CEventStream id={self.stream_id!r} {state} {len(self)}/"
+                f"{self.buffer_size} policy={self.policy.name}>")
+
+    # -- copying: refused, like the pure twin -------------------------------------------
+
+    def __copy__(self):
+        raise refuse_copy(self)
+
+    def __deepcopy__(self, memo):
+        raise refuse_copy(self)
+
+    def __reduce__(self):
+        raise refuse_copy(self)
+
+    def __reduce_ex__(self, protocol):
+        raise refuse_copy(self)
 
     # -- errors ----------------------------------------------------------------------------
 
     def _error(self, cls, op, detail=None):
-        return stream_error(cls, self.stream_id, op, self.core.size, detail)
+        return stream_error(cls, self.stream_id, op, fe_load_ssize(&self.core.size), detail)
 
     def _timeout_error(self, op):
         return timeout_error(self.stream_id, op)
 
-    cdef void _wake(self, WaitNode *chain) noexcept:
-        """Wake the tasks of a detached chain (GIL held, mutex not held), dropping the
-        list's references; a wake-up that a closed loop cannot take is handed on."""
+    cdef int _wake(self, WaitNode *chain) except -1:
+        """Wake the tasks of a detached chain, FIFO (GIL held, mutex not held), dropping
+        the list's references. A wake-up that a waiter cannot take (its parker says so,
+        or raised) is handed on; every waiter is woken even if one raises, and the first
+        exception is re-raised at the end (a Ctrl-C inside a wake-up is never lost)."""
         cdef WaitNode *nxt
         cdef _CWaiter w
+        first = None
         while chain != NULL:
             nxt = chain.next
             chain.next = NULL
             w = <_CWaiter>chain.owner
-            Py_DECREF(w)          # the list's reference; `w` holds its own
-            if not wake_one(w):
-                self._pass_wake(w.node.receiver)
+            fe_decref(chain.owner)      # the list's reference; `w` holds its own
             chain = nxt
+            try:
+                taken = w.parker.wake()
+            except BaseException as exc:
+                taken = False
+                if first is None:
+                    first = exc
+            if not taken:
+                try:
+                    self._pass_wake(w.node.receiver)
+                except BaseException as exc:
+                    if first is None:
+                        first = exc
+        if first is not None:
+            raise first
+        return 0
+
+    cdef int _check_signals(self, bint receiver) except -1:
+        """Run signal handlers after a GIL-free wait, before acting on its outcome.
+
+        If one raises (Ctrl-C), this thread takes nothing: the event stays in the
+        stream. It may have been the one sync waiter a sender signalled, so the signal
+        is passed on to another waiting thread."""
+        cdef Core *c = &self.core
+        try:
+            PyErr_CheckSignals()
+        except BaseException:
+            if receiver:
+                if fe_load_ssize(&c.count):
+                    fe_cond_signal(&c.not_empty)
+            elif fe_load_ssize(&c.count) < fe_load_ssize(&c.size):
+                fe_cond_signal(&c.not_full)
+            raise
+        return 0
 
     # -- sending -----------------------------------------------------------------------
 
@@ -361,10 +715,13 @@ cdef class CEventStream:
             if woken.chain != NULL:
                 self._wake(woken.chain)
             return 0
-        if r == R_WOULD_WAIT and policy == POLICY_BLOCK:
-            r = self._send_wait(ev, timeout, cancel, op)
-            if r == R_DONE:
-                return 0
+        if r == R_WOULD_WAIT:
+            if policy == POLICY_BLOCK:
+                r = self._send_wait(ev, timeout, cancel, op)
+                if r == R_DONE:
+                    return 0
+            else:
+                fe_add_i64(&c.dropped, 1)
         Py_DECREF(event)
         if r == R_CLOSED:
             raise self._error(StreamClosed, op)
@@ -382,35 +739,28 @@ cdef class CEventStream:
         cdef Wake woken = NO_WAKE
         cdef int64_t deadline = deadline_after(timeout), slice_ns
         cdef int r = R_WOULD_WAIT
+        cdef bint async_pending
         while True:
             try:
                 if cancel is not None and cancel.is_set():
                     raise self._error(Cancelled, op)
+                slice_ns = next_slice(deadline)
+                if slice_ns == 0:
+                    return R_WOULD_WAIT
             except BaseException:
                 Py_DECREF(<object>ev)
                 raise
-            slice_ns = next_slice(deadline)
-            if slice_ns == 0:
-                return R_WOULD_WAIT
+            async_pending = False
             with nogil:
-                fe_mutex_lock(&c.mu)
-                r = push_locked(c, ev, &woken)
-                if r == R_WOULD_WAIT:
-                    c.send_waiting += 1
-                    fe_cond_timedwait(&c.not_full, &c.mu, slice_ns)
-                    c.send_waiting -= 1
-                    r = push_locked(c, ev, &woken)
-                if r == R_DONE:
-                    c.last_activity = activity_now(c)
-                unlock_core(c, &woken)
+                r = wait_and_push(c, ev, slice_ns, &woken, &async_pending)
             if r != R_WOULD_WAIT:
-                if woken.chain != NULL:
-                    self._wake(woken.chain)
+                if async_pending:
+                    self._pass_wake(True)   # the event is in: nothing to release
                 return r
             try:
-                PyErr_CheckSignals()   # declared `except -1`: raises, e.g. KeyboardInterrupt
+                self._check_signals(False)   # Ctrl-C: this event does not go in
             except BaseException:
-                Py_DECREF(<object>ev)  # the ring's reference: this event never went in
+                Py_DECREF(<object>ev)
                 raise
 
     def send(self, event, *, timeout=None, cancel=None):
@@ -420,7 +770,7 @@ cdef class CEventStream:
         cdef double t = timeout_arg(timeout)
         if cancel is not None:
             check_cancel(cancel)
-        self._send(event, t, cancel, "send", self.core.policy)
+        self._send(event, t, cancel, "send", fe_load_int(&self.core.policy))
 
     cdef int _try_push(self, object event) except -1:
         """One attempt to enqueue a validated event: R_DONE / R_CLOSED / R_WOULD_WAIT."""
@@ -450,20 +800,26 @@ cdef class CEventStream:
         cdef int r = self._try_push(event)
         if r == R_CLOSED:
             raise self._error(StreamClosed, "try_send")
-        return r == R_DONE
+        if r == R_WOULD_WAIT:
+            fe_add_i64(&self.core.dropped, 1)
+            return False
+        return True
 
     def send_many(self, events, *, timeout=None):
         """Validate every event, then enqueue them in order; returns the count enqueued."""
         cdef list batch = check_events(events, self.stream_id, "send_many")
         cdef double t = timeout_arg(timeout)
-        cdef int policy = self.core.policy
+        cdef int policy = fe_load_int(&self.core.policy)
         cdef Py_ssize_t n = len(batch), sent = 0
         cdef int64_t deadline = deadline_after(t)
         cdef double remaining
         try:
             while True:
                 sent += self._push_some(batch, sent, "send_many")
-                if sent >= n or policy == POLICY_DROP:
+                if sent >= n:
+                    break
+                if policy == POLICY_DROP:
+                    fe_add_i64(&self.core.dropped, n - sent)
                     break
                 # Full: wait for room for the next event (it is pushed by the wait).
                 remaining = -1.0
@@ -480,21 +836,25 @@ cdef class CEventStream:
         return self._push_some(batch, start, op)
 
     cdef Py_ssize_t _push_some(self, list batch, Py_ssize_t start, str op) except -1:
-        """Push as many of batch[start:] as fit, under one lock; returns how many."""
+        """Push as many of batch[start:] as fit, under one lock; returns how many.
+
+        batch is a private list (check_events made it), so its item array is stable:
+        the pointers are read under the mutex without touching a refcount."""
         cdef Core *c = &self.core
         cdef Py_ssize_t n = len(batch), i, pushed = 0
+        cdef PyObject **items = PySequence_Fast_ITEMS(batch)
         cdef Wake woken = NO_WAKE
         cdef int r = R_DONE
         cdef int64_t now = activity_now(c)
         for i in range(start, n):
-            Py_INCREF(batch[i])       # the ring's references, taken before locking
+            fe_incref(items[i])       # the ring's references, taken before locking
         lock_core(c)
         if c.closed:
             r = R_CLOSED
         else:
             i = start
             while i < n and c.count < c.size:
-                if ring_push(c, <PyObject *>(<list>batch)[i]) < 0:
+                if ring_push(c, items[i]) < 0:
                     r = R_NOMEM
                     break
                 i += 1
@@ -504,7 +864,7 @@ cdef class CEventStream:
                 after_push(c, pushed, &woken)
         unlock_core(c, &woken)
         for i in range(start + pushed, n):
-            Py_DECREF(batch[i])       # not enqueued: give the references back
+            fe_decref(items[i])       # not enqueued: give the references back
         if woken.chain != NULL:
             self._wake(woken.chain)
         if r == R_CLOSED:
@@ -513,36 +873,50 @@ cdef class CEventStream:
             raise MemoryError()
         return pushed
 
+    def _count_dropped(self, Py_ssize_t n):
+        fe_add_i64(&self.core.dropped, n)
+
     # -- receiving -----------------------------------------------------------------------
 
-    cdef object _receive(self, double timeout, object cancel, str op):
-        """The next event, waiting for one; None when closed and drained."""
+    cdef inline int _take(self, PyObject **ev, int64_t *seq, Wake *woken) noexcept:
+        """One attempt to take the next event (GIL held): R_DONE (ev and seq set; the
+        ring's reference is the caller's), R_CLOSED (closed and drained), R_WOULD_WAIT.
+        Wake-ups are left in woken for the caller, once it owns the event."""
         cdef Core *c = &self.core
+        cdef PyObject *evicted = NULL
+        cdef int64_t now = activity_now(c)
+        cdef int r
+        lock_core(c)
+        r = pop_locked(c, ev, &evicted, woken)
+        if r == R_DONE:
+            seq[0] = c.popped
+            c.last_activity = now
+        unlock_core(c, woken)
+        if evicted != NULL:
+            fe_decref(evicted)
+        return r
+
+    cdef object _receive(self, double timeout, object cancel, str op, int64_t *seq):
+        """The next event, waiting for one; None when closed and drained."""
         cdef PyObject *ev = NULL
         cdef Wake woken = NO_WAKE
-        cdef int r
-        cdef int64_t now = activity_now(c)
-        lock_core(c)
-        r = pop_locked(c, &ev, &woken)
-        if r == R_DONE:
-            c.last_activity = now
-        unlock_core(c, &woken)
+        cdef int r = self._take(&ev, seq, &woken)
         if r == R_WOULD_WAIT:
-            r = self._receive_wait(&ev, &woken, timeout, cancel, op)
+            r = self._receive_wait(&ev, seq, &woken, timeout, cancel, op)
         if r == R_CLOSED:
             return None
         # The ring's reference is now ours: hand it to the caller without a net INCREF.
         result = <object>ev
-        Py_DECREF(result)
+        fe_decref(ev)
         if woken.chain != NULL:
             self._wake(woken.chain)
         return result
 
-    cdef int _receive_wait(self, PyObject **ev, Wake *woken, double timeout,
+    cdef int _receive_wait(self, PyObject **ev, int64_t *seq, Wake *woken, double timeout,
                            object cancel, str op) except -1:
         cdef Core *c = &self.core
         cdef int64_t deadline = deadline_after(timeout), slice_ns
-        cdef int r = R_WOULD_WAIT
+        cdef int r
         while True:
             if cancel is not None and cancel.is_set():
                 raise self._error(Cancelled, op)
@@ -550,103 +924,207 @@ cdef class CEventStream:
             if slice_ns == 0:
                 raise timeout_error(self.stream_id, op)
             with nogil:
-                fe_mutex_lock(&c.mu)
-                r = pop_locked(c, ev, woken)
-                if r == R_WOULD_WAIT:
-                    c.recv_waiting += 1
-                    fe_cond_timedwait(&c.not_empty, &c.mu, slice_ns)
-                    c.recv_waiting -= 1
-                    r = pop_locked(c, ev, woken)
-                if r == R_DONE:
-                    c.last_activity = activity_now(c)
-                unlock_core(c, woken)
+                wait_for_event(c, slice_ns)
+            # Signals first: a Ctrl-C that arrived while we waited must leave the event
+            # that woke us in the stream (it is taken only below).
+            self._check_signals(True)
+            r = self._take(ev, seq, woken)
             if r != R_WOULD_WAIT:
                 return r
-            PyErr_CheckSignals()
 
     def receive(self, *, timeout=None, cancel=None):
         """The next event, waiting for one; StreamClosed once closed and drained."""
         cdef double t = timeout_arg(timeout)
+        cdef int64_t seq = 0
         if cancel is not None:
             check_cancel(cancel)
-        ev = self._receive(t, cancel, "receive")
+        ev = self._receive(t, cancel, "receive", &seq)
         if ev is None:
             raise self._error(StreamClosed, "receive")
         return ev
 
+    def receive_entry(self, *, timeout=None, cancel=None):
+        """Like receive(), with the event's sequence number: (seq, event)."""
+        cdef double t = timeout_arg(timeout)
+        cdef int64_t seq = 0
+        if cancel is not None:
+            check_cancel(cancel)
+        ev = self._receive(t, cancel, "receive", &seq)
+        if ev is None:
+            raise self._error(StreamClosed, "receive")
+        return (seq, ev)
+
     def try_receive(self):
         """The next event if one is buffered, else None."""
-        return self._try_pop()
+        cdef int64_t seq = 0
+        return self._try_pop(&seq)
 
-    cdef object _try_pop(self):
-        cdef Core *c = &self.core
+    def try_receive_entry(self):
+        """Like try_receive(), with the event's sequence number: (seq, event) or None."""
+        cdef int64_t seq = 0
+        ev = self._try_pop(&seq)
+        if ev is None:
+            return None
+        return (seq, ev)
+
+    cdef object _try_pop(self, int64_t *seq):
         cdef PyObject *ev = NULL
         cdef Wake woken = NO_WAKE
-        cdef int r
-        cdef int64_t now = activity_now(c)
-        lock_core(c)
-        r = pop_locked(c, &ev, &woken)
-        if r == R_DONE:
-            c.last_activity = now
-        unlock_core(c, &woken)
-        if r != R_DONE:
+        if self._take(&ev, seq, &woken) != R_DONE:
             return None
         result = <object>ev
-        Py_DECREF(result)
+        fe_decref(ev)
         if woken.chain != NULL:
             self._wake(woken.chain)
         return result
 
     def receive_many(self, max_items, *, timeout=None):
         """Wait for one event, then return up to max_items buffered ([] once drained)."""
-        cdef Py_ssize_t n = check_max_items(max_items)
+        cdef Py_ssize_t n = items_arg(max_items)
         cdef double t = timeout_arg(timeout)
-        cdef list batch = self._pop_some(n)
-        if batch:
-            return batch
-        first = self._receive(t, None, "receive_many")
-        if first is None:
-            return []
-        if n == 1:
-            return [first]
-        batch = self._pop_some(n - 1)
-        batch.insert(0, first)
-        return batch
-
-    cdef list _pop_some(self, Py_ssize_t n):
-        """Up to n buffered events, under one lock."""
         cdef Core *c = &self.core
-        cdef Py_ssize_t k = 0, i
-        cdef PyObject **taken = NULL
+        cdef int64_t deadline, slice_ns
+        batch = self._take_many(n)
+        if batch is not None:
+            return batch
+        deadline = deadline_after(t)
+        while True:
+            slice_ns = next_slice(deadline)
+            if slice_ns == 0:
+                raise timeout_error(self.stream_id, "receive_many")
+            with nogil:
+                wait_for_event(c, slice_ns)
+            self._check_signals(True)
+            batch = self._take_many(n)
+            if batch is not None:
+                return batch
+
+    cdef object _take_many(self, Py_ssize_t n):
+        """Up to n buffered events, taken in one critical section: a list; [] when
+        closed and drained; None when empty (the caller may wait).
+
+        The list is allocated before anything is taken, so a MemoryError leaves every
+        event in the stream."""
+        cdef Core *c = &self.core
+        cdef Py_ssize_t m, k, i, nev = 0
+        cdef PyObject **items
+        cdef PyObject **evicted = NULL
+        cdef PyObject *ev
+        cdef PyObject *old
         cdef Wake woken = NO_WAKE
         cdef int64_t now = activity_now(c)
-        if c.count == 0:       # racy peek, only to skip the work; checked again under lock
-            return []
+        cdef int closed
+        m = fe_load_ssize(&c.count)     # a peek, to size the list; re-checked below
+        if m == 0:
+            lock_core(c)
+            m = c.count
+            closed = c.closed
+            fe_mutex_unlock(&c.mu)
+            if m == 0:
+                return [] if closed else None
+        if m > n:
+            m = n
+        cdef list out = PyList_New(m)
+        items = PySequence_Fast_ITEMS(out)
+        if fe_load_ssize(&c.hist_max):
+            evicted = <PyObject **>malloc(m * sizeof(PyObject *))
+            if evicted == NULL:
+                raise MemoryError()
         lock_core(c)
-        k = c.count if c.count < n else n
-        if k:
-            taken = <PyObject **>malloc(k * sizeof(PyObject *))
-            if taken == NULL:
-                k = 0
-            for i in range(k):
-                taken[i] = ring_pop(c)
-            if k:
-                c.last_activity = now
-                after_pop(c, k, &woken)
-        unlock_core(c, &woken)
-        cdef list out = PyList_New(k)
+        k = c.count if c.count < m else m
         for i in range(k):
-            PyList_SET_ITEM(out, i, <object>taken[i])   # steals the ring's reference
-        free(taken)
+            ev = ring_pop(c)
+            items[i] = ev            # the ring's reference passes to the list
+            if c.hist_max:
+                old = hist_keep(c, ev)
+                if old != NULL:
+                    evicted[nev] = old
+                    nev += 1
+        if k:
+            c.last_activity = now
+            after_pop(c, k, &woken)
+        closed = c.closed
+        unlock_core(c, &woken)
+        if k < m:
+            fe_set_size(<PyObject *>out, k)   # the slots past k were never filled
+        for i in range(nev):
+            fe_decref(evicted[i])
+        free(evicted)
+        if k == 0:
+            return [] if closed else None
         if woken.chain != NULL:
             self._wake(woken.chain)
         return out
+
+    def replay(self, after):
+        """Kept, already-received events numbered above after, as (seq, event), oldest
+        first; HistoryLost when one of them is no longer kept."""
+        cdef Core *c = &self.core
+        cdef int64_t a, popped = 0, first_kept = 0, want = 0
+        cdef Py_ssize_t m, i, idx, count = 0
+        cdef PyObject **taken = NULL
+        a_obj = check_after(after)
+        a = INT64_MAX if a_obj > INT64_MAX else <int64_t>a_obj
+        m = 0
+        while True:
+            if m:
+                taken = <PyObject **>malloc(m * sizeof(PyObject *))
+                if taken == NULL:
+                    raise MemoryError()
+            lock_core(c)
+            popped = c.popped
+            count = c.hist_count
+            first_kept = popped - count + 1
+            want = popped - a if a < popped else 0
+            if want > count:
+                fe_mutex_unlock(&c.mu)      # some of them fell out of the history
+                free(taken)
+                raise HistoryLost(
+                    f"events {a_obj + 1}..{first_kept - 1} are no longer kept"
+                    f" (history={c.hist_max})",
+                    stream_id=self.stream_id, op="replay",
+                    oldest=first_kept if count else None)
+            if want <= m:
+                for i in range(want):
+                    idx = c.hist_head + count - want + i
+                    if idx >= c.hist_cap:
+                        idx -= c.hist_cap
+                    taken[i] = c.hist[idx]
+                    fe_incref(taken[i])   # our reference, before an eviction can drop it
+                fe_mutex_unlock(&c.mu)
+                break
+            fe_mutex_unlock(&c.mu)
+            free(taken)
+            taken = NULL
+            m = want                         # more than we made room for: again
+        out = []
+        try:
+            for i in range(want):
+                out.append((popped - want + 1 + i, <object>taken[i]))
+        finally:
+            for i in range(want):
+                fe_decref(taken[i])
+            free(taken)
+        return out
+
+    def entries(self, after=None):
+        """replay(after) (when given), then receive_entry() until closed and drained."""
+        if after is not None:
+            after = check_after(after)
+        return _aio.iter_entries(self, after)
+
+    def aentries(self, after=None):
+        """entries() for async for."""
+        if after is not None:
+            after = check_after(after)
+        return _aio.aentries(self, after)
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        ev = self._receive(-1.0, None, "receive")
+        cdef int64_t seq = 0
+        ev = self._receive(-1.0, None, "receive", &seq)
         if ev is None:
             raise StopIteration
         return ev
@@ -654,68 +1132,79 @@ cdef class CEventStream:
     def close(self):
         """Close: blocked senders get StreamClosed, receivers drain what is buffered."""
         cdef Core *c = &self.core
-        cdef WaitNode *receivers = NULL
-        cdef WaitNode *senders = NULL
+        cdef WaitNode *chain = NULL
         cdef int was_closed
         lock_core(c)
         was_closed = c.closed
         if not was_closed:
-            c.closed = 1
-            receivers = unlink_waiters(&c.arecv, &c.n_arecv, c.n_arecv)
-            senders = unlink_waiters(&c.asend, &c.n_asend, c.n_asend)
+            fe_store_int(&c.closed, 1)
+            chain = join_chains(unlink_waiters(&c.arecv, &c.n_arecv, c.n_arecv),
+                                unlink_waiters(&c.asend, &c.n_asend, c.n_asend))
         fe_mutex_unlock(&c.mu)
         if was_closed:
             raise self._error(StreamClosed, "close")
         fe_cond_broadcast(&c.not_empty)
         fe_cond_broadcast(&c.not_full)
-        self._wake(receivers)
-        self._wake(senders)
+        self._wake(chain)
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if not self.core.closed:
+        if not fe_load_int(&self.core.closed):
             try:
                 self.close()
             except StreamClosed:   # closed by another thread meanwhile
                 pass
 
-    # -- asyncio: fast paths here, waiting in _aio -----------------------------------------
+    # -- async: fast paths here, waiting in _aio -------------------------------------------
 
     async def asend(self, event, *, timeout=None):
         """Send from a task; suspends only when it must wait for room."""
         if not fast_valid(event):
             check_event(event, self.stream_id, "send")
         cdef double t = timeout_arg(timeout)
-        cdef int policy = self.core.policy   # read once, when the send starts
+        cdef int policy = fe_load_int(&self.core.policy)   # read once, when the send starts
         cdef int r = self._try_push(event)
         if r == R_DONE:
             return
         if r == R_CLOSED:
             raise self._error(StreamClosed, "send")
         if policy == POLICY_DROP:
+            fe_add_i64(&self.core.dropped, 1)
             raise self._error(StreamFull, "send")
         await _aio.send_blocking(self, event, None if t < 0 else t, "send")
 
     async def areceive(self, *, timeout=None):
         """Receive from a task; suspends only when the stream is empty."""
         cdef double t = timeout_arg(timeout)
-        ev = self._try_pop()
+        cdef int64_t seq = 0
+        ev = self._try_pop(&seq)
         if ev is not None:
             return ev
         return await _aio.receive(self, None if t < 0 else t)
 
+    async def areceive_entry(self, *, timeout=None):
+        """receive_entry() from a task."""
+        cdef double t = timeout_arg(timeout)
+        cdef int64_t seq = 0
+        ev = self._try_pop(&seq)
+        if ev is not None:
+            return (seq, ev)
+        return await _aio.receive_entry(self, None if t < 0 else t)
+
     async def asend_many(self, events, *, timeout=None):
+        """send_many() from a task."""
         batch = check_events(events, self.stream_id, "send_many")
         cdef double t = timeout_arg(timeout)
         return await _aio.send_many(self, batch, None if t < 0 else t)
 
     async def areceive_many(self, max_items, *, timeout=None):
-        cdef Py_ssize_t n = check_max_items(max_items)
+        """receive_many() from a task."""
+        cdef Py_ssize_t n = items_arg(max_items)
         cdef double t = timeout_arg(timeout)
-        cdef list batch = self._pop_some(n)
-        if batch:
+        batch = self._take_many(n)
+        if batch is not None:
             return batch
         return await _aio.receive_many(self, n, None if t < 0 else t)
 
@@ -723,7 +1212,8 @@ cdef class CEventStream:
         return self
 
     async def __anext__(self):
-        ev = self._try_pop()
+        cdef int64_t seq = 0
+        ev = self._try_pop(&seq)
         if ev is not None:
             return ev
         try:
@@ -733,23 +1223,27 @@ cdef class CEventStream:
 
     # -- primitives for _aio (see its docstring) -------------------------------------------
 
-    def _new_waiter(self, loop):
+    def _new_waiter(self, parker):
         cdef _CWaiter w = _CWaiter.__new__(_CWaiter)
-        w.loop = loop
-        w.fut = loop.create_future()
+        w.parker = parker
         return w
 
     def _recv_or_park(self, _CWaiter w):
         cdef Core *c = &self.core
         cdef PyObject *ev = NULL
+        cdef PyObject *evicted = NULL
         cdef Wake woken = NO_WAKE
         cdef int r
+        cdef int64_t seq = 0
         cdef int64_t now = activity_now(c)
         if w is not None:
+            if w.node.parked:
+                raise RuntimeError("waiter is already parked")
             Py_INCREF(w)           # the waiter list's reference, taken before locking
         lock_core(c)
-        r = pop_locked(c, &ev, &woken)
+        r = pop_locked(c, &ev, &evicted, &woken)
         if r == R_DONE:
+            seq = c.popped
             c.last_activity = now
         elif r == R_WOULD_WAIT and w is not None:
             w.node.parked = 1
@@ -757,23 +1251,27 @@ cdef class CEventStream:
             list_append(&c.arecv, &w.node)
             c.n_arecv += 1
         unlock_core(c, &woken)
-        if w is not None and (r != R_WOULD_WAIT):
+        if evicted != NULL:
+            fe_decref(evicted)
+        if w is not None and r != R_WOULD_WAIT:
             Py_DECREF(w)
         if r == R_DONE:
             result = <object>ev
-            Py_DECREF(result)
+            fe_decref(ev)
             if woken.chain != NULL:
                 self._wake(woken.chain)
-            return (_aio.GOT, result)
+            return (_aio.GOT, seq, result)
         if r == R_CLOSED:
-            return (_aio.CLOSED, None)
-        return (_aio.EMPTY if w is None else _aio.PARKED, None)
+            return (_aio.CLOSED, 0, None)
+        return (_aio.EMPTY if w is None else _aio.PARKED, 0, None)
 
     def _send_or_park(self, _CWaiter w, event, str op):
         cdef Core *c = &self.core
         cdef Wake woken = NO_WAKE
         cdef int r
         cdef int64_t now = activity_now(c)
+        if w is not None and w.node.parked:
+            raise RuntimeError("waiter is already parked")
         Py_INCREF(event)
         if w is not None:
             Py_INCREF(w)
@@ -831,21 +1329,129 @@ cdef class CEventStream:
         if woken.chain != NULL:
             self._wake(woken.chain)
 
+    cdef int _sift_after_fork(self) except -1:
+        """In a forked child: unlink the parked waiters whose parker cannot run here
+        (drop them), keep the others in their order."""
+        cdef Core *c = &self.core
+        cdef WaitNode *chains[2]
+        cdef WaitNode *node
+        cdef WaitNode *nxt
+        cdef WaitNode *keep
+        cdef WaitNode *tail
+        cdef WaitNode *heads[2]
+        cdef Py_ssize_t *counts[2]
+        cdef Py_ssize_t kept
+        cdef int k
+        heads[0] = &c.arecv
+        heads[1] = &c.asend
+        counts[0] = &c.n_arecv
+        counts[1] = &c.n_asend
+        first = None
+        lock_core(c)
+        chains[0] = unlink_waiters(heads[0], counts[0], counts[0][0])
+        chains[1] = unlink_waiters(heads[1], counts[1], counts[1][0])
+        fe_mutex_unlock(&c.mu)
+        for k in range(2):
+            node = chains[k]
+            keep = NULL
+            tail = NULL
+            kept = 0
+            while node != NULL:
+                nxt = node.next
+                node.next = NULL
+                try:
+                    alive = bool((<_CWaiter>node.owner).parker.alive_after_fork())
+                except Exception:              # as the pure twin: cannot tell, drop it
+                    alive = False
+                except BaseException as exc:   # e.g. Ctrl-C: keep it, finish, re-raise
+                    alive = True
+                    if first is None:
+                        first = exc
+                if alive:
+                    if tail == NULL:
+                        keep = node
+                    else:
+                        tail.next = node
+                    tail = node
+                    kept += 1
+                else:
+                    fe_decref(node.owner)   # the list's reference: dropped
+                node = nxt
+            if keep != NULL:
+                # Back to the front of the list, in their order, still holding the
+                # list's references.
+                lock_core(c)
+                node = keep
+                tail = heads[k].next        # anything parked meanwhile goes after
+                while node != NULL:
+                    nxt = node.next
+                    node.parked = 1
+                    node.prev = tail.prev
+                    node.next = tail
+                    tail.prev.next = node
+                    tail.prev = node
+                    node = nxt
+                counts[k][0] += kept
+                fe_mutex_unlock(&c.mu)
+        if c.n_arecv or c.n_asend:
+            # A wake-up may have been in flight to a task that is gone: give one to a
+            # surviving waiter of each kind (a spurious wake-up is harmless).
+            self._pass_wake(True)
+            self._pass_wake(False)
+        if first is not None:
+            raise first
+        return 0
+
     # -- manager hooks -----------------------------------------------------------------
 
     def _touch(self):
         """Record activity now, and from now on at every send and receive."""
-        self.core.track_activity = 1
-        self.core.last_activity = fe_coarse_ns()
+        cdef Core *c = &self.core
+        lock_core(c)
+        fe_store_int(&c.track_activity, 1)
+        c.last_activity = fe_coarse_ns()
+        fe_mutex_unlock(&c.mu)
+
+    # Activity is stamped only on streams someone asks about (reading the clock at every
+    # send and receive would cost the hot path ~13 ns): _touch() or the first of these
+    # hooks switches it on; before that, the stamp is the stream's creation.
 
     def _idle_seconds(self):
+        """0.0 while anyone waits, else seconds since the last real operation."""
         cdef Core *c = &self.core
         cdef int64_t last
         cdef bint waiting
         lock_core(c)
+        fe_store_int(&c.track_activity, 1)
         waiting = c.send_waiting or c.recv_waiting or c.n_asend or c.n_arecv
         last = c.last_activity
         fe_mutex_unlock(&c.mu)
         if waiting:
             return 0.0
         return max(0.0, (fe_coarse_ns() - last) / 1e9)
+
+    def _waiting(self):
+        """(senders, receivers) waiting now, sync and async together."""
+        cdef Core *c = &self.core
+        cdef Py_ssize_t senders, receivers
+        lock_core(c)
+        senders = c.send_waiting + c.n_asend
+        receivers = c.recv_waiting + c.n_arecv
+        fe_mutex_unlock(&c.mu)
+        return (senders, receivers)
+
+    def _last_activity_age(self):
+        """Seconds since the last real operation (waiters do not count)."""
+        cdef Core *c = &self.core
+        cdef int64_t last
+        lock_core(c)
+        fe_store_int(&c.track_activity, 1)
+        last = c.last_activity
+        fe_mutex_unlock(&c.mu)
+        return max(0.0, (fe_coarse_ns() - last) / 1e9)
+
+
+_base_traverse = <fe_traverseproc>(<PyTypeObject *>CEventStream).tp_traverse
+_base_clear = <fe_inquiry>(<PyTypeObject *>CEventStream).tp_clear
+(<PyTypeObject *>CEventStream).tp_traverse = <traverseproc>_stream_traverse
+(<PyTypeObject *>CEventStream).tp_clear = <inquiry>_stream_clear

@@ -25,6 +25,15 @@
 #define fe_cpu_relax() ((void)0)
 #endif
 
+/* Fork handlers registered in C, so that no Python code (a GC pass, another library's
+ * os.register_at_fork hook) ever runs while they hold the stream mutexes. */
+#ifdef _WIN32
+#define fe_atfork(prepare, parent, child) 0 /* no fork() on Windows */
+#else
+#include <pthread.h>
+#define fe_atfork(prepare, parent, child) pthread_atfork((prepare), (parent), (child))
+#endif
+
 #ifdef _WIN32
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
@@ -126,5 +135,34 @@ static inline int64_t fe_coarse_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 #endif /* _WIN32 */
+
+/* Relaxed atomic loads and stores for the few Core fields that are read without the
+ * mutex (len(), closed, policy, last_seq, a racy peek before taking the lock) and for
+ * the dropped counter. Every write of such a field goes through these too, so that on a
+ * free-threaded build the unlocked reads are not data races; with the GIL, or on x86,
+ * they compile to plain moves. Relaxed is enough: nothing is inferred from these reads
+ * about other memory, and every decision that matters is taken again under the mutex.
+ * (Py_ssize_t comes from Python.h, which Cython includes before this header.) */
+#if defined(__GNUC__) || defined(__clang__)
+static inline Py_ssize_t fe_load_ssize(const Py_ssize_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void fe_store_ssize(Py_ssize_t *p, Py_ssize_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline int fe_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void fe_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline int64_t fe_load_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void fe_store_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void fe_add_i64(int64_t *p, int64_t v) { (void)__atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+#elif defined(_WIN32)
+/* MSVC: aligned, word-sized volatile accesses are single-copy atomic on x86, x64, ARM64. */
+static inline Py_ssize_t fe_load_ssize(const Py_ssize_t *p) { return *(const volatile Py_ssize_t *)p; }
+static inline void fe_store_ssize(Py_ssize_t *p, Py_ssize_t v) { *(volatile Py_ssize_t *)p = v; }
+static inline int fe_load_int(const int *p) { return *(const volatile int *)p; }
+static inline void fe_store_int(int *p, int v) { *(volatile int *)p = v; }
+static inline int64_t fe_load_i64(const int64_t *p) { return *(const volatile int64_t *)p; }
+static inline void fe_store_i64(int64_t *p, int64_t v) { *(volatile int64_t *)p = v; }
+static inline void fe_add_i64(int64_t *p, int64_t v) { (void)InterlockedExchangeAdd64((volatile LONG64 *)p, v); }
+#else
+#error "fastevents: no atomics for this compiler"
+#endif
+
 
 #endif /* FASTEVENTS_SYNC_H */

@@ -19,3 +19,13 @@ cdef extern from "_sync.h" nogil:
     int64_t fe_now_ns()
     int64_t fe_coarse_ns()
     void fe_cpu_relax()
+    # Relaxed atomics for Core fields read without the mutex (see _sync.h).
+    Py_ssize_t fe_load_ssize(const Py_ssize_t *p)
+    void fe_store_ssize(Py_ssize_t *p, Py_ssize_t v)
+    int fe_load_int(const int *p)
+    void fe_store_int(int *p, int v)
+    int64_t fe_load_i64(const int64_t *p)
+    void fe_store_i64(int64_t *p, int64_t v)
+    void fe_add_i64(int64_t *p, int64_t v)
+    int fe_atfork(void (*prepare)() noexcept nogil, void (*parent)() noexcept nogil,
+                  void (*child)() noexcept nogil)
