@@ -12,6 +12,6 @@ of the objects the SDK yields, so neither this package nor its modules import an
 call.  The mapping, row by row, is in ``docs/providers.md``.
 """
 
-from ._base import AsyncSink, Converter, ProviderEvent, Sink
+from ._base import Adapter, AsyncSink, Converter, ProviderEvent, Sink
 
-__all__ = ["AsyncSink", "Converter", "ProviderEvent", "Sink"]
+__all__ = ["Adapter", "AsyncSink", "Converter", "ProviderEvent", "Sink"]

@@ -23,10 +23,10 @@ from collections.abc import (
 from typing import Any, Protocol
 
 from .._errors import StreamClosed
-from .._event import Event, error_event
+from .._event import Event, error_event, text_delta_event
 
-__all__ = ["AsyncSink", "Converter", "ProviderEvent", "Sink", "aconvert_with", "apump_with",
-           "convert_with", "dump", "error_from_exception", "pump_with"]
+__all__ = ["Adapter", "AsyncSink", "Converter", "ProviderEvent", "Sink", "citation_event", "dump",
+           "error_from_exception"]
 
 #: One object an SDK stream yields (a pydantic model of the SDK's own types).
 ProviderEvent = Any
@@ -93,6 +93,14 @@ def dump(obj: Any) -> Any:
     if as_json is not None:  # pydantic 1 (both SDKs still support it)
         return json.loads(as_json(exclude_none=True, by_alias=True))
     return str(obj)
+
+
+def citation_event(citation: Any, index: int) -> Event:
+    """A citation (Anthropic) or annotation (Responses) of text block `index`: an empty
+    ``TextDelta`` carrying it, which a reader that only concatenates text passes over."""
+    ev = text_delta_event("", index=index)
+    ev.data["citation"] = dump(citation)
+    return ev
 
 
 def error_from_exception(exc: BaseException) -> Event:
@@ -170,17 +178,6 @@ async def _aevents(make: MakeConverter, sdk_stream: AsyncIterable[ProviderEvent]
         yield ev
 
 
-def convert_with(make: MakeConverter, sdk_stream: Iterable[ProviderEvent]) -> Iterator[Event]:
-    """Events for an SDK stream; after an ``Error`` event for an SDK exception, it ends."""
-    return _events(make, sdk_stream, reraise=False)
-
-
-def aconvert_with(make: MakeConverter, sdk_stream: AsyncIterable[ProviderEvent]
-                  ) -> AsyncIterator[Event]:
-    """`convert_with` for an async SDK stream."""
-    return _aevents(make, sdk_stream, reraise=False)
-
-
 def _close_sdk_stream(sdk_stream: object) -> Any:
     # Stop reading from the provider: releases the HTTP connection (both SDKs' stream
     # objects, and the helpers' stream managers' streams, have close()).
@@ -196,50 +193,74 @@ def _close_stream(stream: Sink | AsyncSink) -> None:
         pass
 
 
-def pump_with(make: MakeConverter, sdk_stream: Iterable[ProviderEvent], stream: Sink,
-              *, close: bool = True) -> int:
-    """Send the events of `sdk_stream` into `stream`; return how many were sent.
+class Adapter:
+    """The four entry points of a provider module, written once for every provider.
 
-    ``send`` waits under BLOCK, so a slow consumer throttles the read from the
-    provider.  An exception the SDK raises is sent as an ``Error`` event first, then
-    re-raised; if sending fails (the stream was closed), the SDK stream is closed so
-    the provider's connection is released, and the exception propagates.  With
-    `close`, the stream is closed at the end, however it ends.
+    A provider module makes one ``Adapter`` from its converter factory and exports its
+    bound methods: ``convert = _adapter.convert``, and so on.
     """
-    send = stream.send
-    sent = 0
-    events = _events(make, sdk_stream, reraise=True)
-    try:
-        for ev in events:
-            send(ev)
-            sent += 1
-    except BaseException:
-        events.close()
-        _close_sdk_stream(sdk_stream)
-        raise
-    finally:
-        if close:
-            _close_stream(stream)
-    return sent
 
+    __slots__ = ("_make",)
 
-async def apump_with(make: MakeConverter, sdk_stream: AsyncIterable[ProviderEvent],
-                     stream: AsyncSink, *, close: bool = True) -> int:
-    """`pump_with` for an async SDK stream, sending with ``await stream.asend``."""
-    asend = stream.asend
-    sent = 0
-    events = _aevents(make, sdk_stream, reraise=True)
-    try:
-        async for ev in events:
-            await asend(ev)
-            sent += 1
-    except BaseException:
-        await events.aclose()
-        closing = _close_sdk_stream(sdk_stream)
-        if closing is not None and hasattr(closing, "__await__"):
-            await closing
-        raise
-    finally:
-        if close:
-            _close_stream(stream)
-    return sent
+    def __init__(self, make: MakeConverter) -> None:
+        self._make = make
+
+    def convert(self, sdk_stream: Iterable[ProviderEvent]) -> Iterator[Event]:
+        """The events of an SDK stream, in order.
+
+        After an exception the SDK raises mid-stream (an error the provider sent, a
+        dropped connection) it yields ``Error {error, error_type}`` and ends; so it
+        does after an error the provider reports as an event.
+        """
+        return _events(self._make, sdk_stream, reraise=False)
+
+    def aconvert(self, sdk_stream: AsyncIterable[ProviderEvent]) -> AsyncIterator[Event]:
+        """`convert` for the async clients' streams."""
+        return _aevents(self._make, sdk_stream, reraise=False)
+
+    def pump(self, sdk_stream: Iterable[ProviderEvent], stream: Sink, *,
+             close: bool = True) -> int:
+        """Send the events of `sdk_stream` into `stream`; return how many were sent.
+
+        ``send`` waits under BLOCK, so a slow consumer throttles the read from the
+        provider.  An exception the SDK raises is sent as an ``Error`` event first,
+        then re-raised; if sending fails (the stream was closed), the SDK stream is
+        closed so the provider's connection is released, and the exception
+        propagates.  With `close`, the stream is closed at the end, however it ends.
+        """
+        send = stream.send
+        sent = 0
+        events = _events(self._make, sdk_stream, reraise=True)
+        try:
+            for ev in events:
+                send(ev)
+                sent += 1
+        except BaseException:
+            events.close()
+            _close_sdk_stream(sdk_stream)
+            raise
+        finally:
+            if close:
+                _close_stream(stream)
+        return sent
+
+    async def apump(self, sdk_stream: AsyncIterable[ProviderEvent], stream: AsyncSink, *,
+                    close: bool = True) -> int:
+        """`pump` for the async clients' streams, sending with ``await stream.asend``."""
+        asend = stream.asend
+        sent = 0
+        events = _aevents(self._make, sdk_stream, reraise=True)
+        try:
+            async for ev in events:
+                await asend(ev)
+                sent += 1
+        except BaseException:
+            await events.aclose()
+            closing = _close_sdk_stream(sdk_stream)
+            if closing is not None and hasattr(closing, "__await__"):
+                await closing
+            raise
+        finally:
+            if close:
+                _close_stream(stream)
+        return sent

@@ -28,7 +28,7 @@ This module does not import the SDK: it reads the attributes of the objects it i
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from .._event import (
@@ -42,17 +42,7 @@ from .._event import (
     tool_input_delta_event,
     usage_event,
 )
-from ._base import (
-    AsyncSink,
-    Converter,
-    ProviderEvent,
-    Sink,
-    aconvert_with,
-    apump_with,
-    convert_with,
-    dump,
-    pump_with,
-)
+from ._base import Adapter, Converter, ProviderEvent, citation_event, dump
 
 __all__ = ["AnthropicConverter", "aconvert", "apump", "convert", "pump"]
 
@@ -62,6 +52,10 @@ _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens",
                "cache_read_input_tokens", "output_tokens_details")
 # Fields of a tool_use-like block that ContentStart carries under its own names.
 _TOOL_KEYS = ("type", "id", "name", "input")
+# Fields of message_start's message that MessageStart carries (id, model) or that other
+# events do (usage -> Usage, content -> the blocks); any other field the provider adds
+# (container, diagnostics, ...) is kept on MessageStart under its own name.
+_MESSAGE_KEYS = ("id", "model", "usage", "type", "role")
 
 
 class AnthropicConverter(Converter):
@@ -97,7 +91,14 @@ class AnthropicConverter(Converter):
         msg = ev.message
         self.message_id = msg.id
         self._add_usage(getattr(msg, "usage", None))
-        return [message_start_event(msg.id, model=msg.model)]
+        start = message_start_event(msg.id, model=msg.model)
+        extra = dump(msg)
+        for key in _MESSAGE_KEYS:
+            extra.pop(key, None)
+        if not extra.get("content"):  # always [] on the wire: the blocks follow
+            extra.pop("content", None)
+        start.data.update(extra)  # container, diagnostics, ...
+        return [start]
 
     def _message_delta(self, ev: Any) -> list[Event]:
         delta = ev.delta
@@ -170,7 +171,7 @@ class AnthropicConverter(Converter):
             if block.text:
                 out.append(text_delta_event(block.text, index=index))
             for citation in getattr(block, "citations", None) or ():
-                out.append(_citation_event(citation, index))
+                out.append(citation_event(citation, index))
             return out
         if kind == "thinking":
             out = [content_start_event(index, block_type=kind)]
@@ -214,7 +215,7 @@ class AnthropicConverter(Converter):
         if kind == "signature_delta":
             return [thinking_event("", index=ev.index, signature=delta.signature)]
         if kind == "citations_delta":
-            return [_citation_event(delta.citation, ev.index)]
+            return [citation_event(delta.citation, ev.index)]
         # A delta type this module does not know: kept whole on an empty TextDelta,
         # which a reader that only concatenates text passes over unchanged.
         out = text_delta_event("", index=ev.index)
@@ -231,40 +232,12 @@ class AnthropicConverter(Converter):
         return [tool_input_delta_event(index, "{}"), content_end_event(index)]
 
 
-def _citation_event(citation: Any, index: int) -> Event:
-    ev = text_delta_event("", index=index)
-    ev.data["citation"] = dump(citation)
-    return ev
-
-
 def _make(first: ProviderEvent) -> Converter:
     return AnthropicConverter()
 
 
-def convert(sdk_stream: Iterable[ProviderEvent]) -> Iterator[Event]:
-    """The events of an Anthropic Messages stream, in order.
-
-    After an error the SDK raises mid-stream (an ``error`` event on the wire, a
-    dropped connection) it yields ``Error {error, error_type}`` and ends.
-    """
-    return convert_with(_make, sdk_stream)
-
-
-def aconvert(sdk_stream: AsyncIterable[ProviderEvent]) -> AsyncIterator[Event]:
-    """`convert` for the async client's streams."""
-    return aconvert_with(_make, sdk_stream)
-
-
-def pump(sdk_stream: Iterable[ProviderEvent], stream: Sink, *, close: bool = True) -> int:
-    """Send the events of `sdk_stream` into `stream` and return how many were sent.
-
-    Under BLOCK a slow consumer throttles the read.  An SDK error is sent as ``Error``,
-    then re-raised; with `close` the stream is closed at the end, however it ends.
-    """
-    return pump_with(_make, sdk_stream, stream, close=close)
-
-
-async def apump(sdk_stream: AsyncIterable[ProviderEvent], stream: AsyncSink, *,
-                close: bool = True) -> int:
-    """`pump` for the async client's streams, sending with ``await stream.asend``."""
-    return await apump_with(_make, sdk_stream, stream, close=close)
+_adapter = Adapter(_make)
+convert = _adapter.convert
+aconvert = _adapter.aconvert
+pump = _adapter.pump
+apump = _adapter.apump

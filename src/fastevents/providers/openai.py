@@ -29,7 +29,7 @@ This module does not import the SDK: it reads the attributes of the objects it i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from .._event import (
@@ -44,17 +44,7 @@ from .._event import (
     tool_input_delta_event,
     usage_event,
 )
-from ._base import (
-    AsyncSink,
-    Converter,
-    ProviderEvent,
-    Sink,
-    aconvert_with,
-    apump_with,
-    convert_with,
-    dump,
-    pump_with,
-)
+from ._base import Adapter, Converter, ProviderEvent, citation_event, dump
 
 __all__ = ["ChatCompletionsConverter", "ResponsesConverter", "aconvert", "apump", "convert",
            "pump"]
@@ -399,7 +389,7 @@ class ResponsesConverter(Converter):
         if text:
             out.append(text_delta_event(text, index=index))
         for annotation in getattr(part, "annotations", None) or ():
-            out.append(_citation_event(annotation, index))
+            out.append(citation_event(annotation, index))
         return out
 
     def _part_done(self, ev: Any) -> list[Event]:
@@ -458,13 +448,7 @@ class ResponsesConverter(Converter):
         index = self.blocks.get(("part", ev.output_index, ev.content_index))
         if index is None:
             return []
-        return [_citation_event(ev.annotation, index)]
-
-
-def _citation_event(annotation: Any, index: int) -> Event:
-    ev = text_delta_event("", index=index)
-    ev.data["citation"] = dump(annotation)
-    return ev
+        return [citation_event(ev.annotation, index)]
 
 
 # -- entry points --------------------------------------------------------------------------
@@ -480,32 +464,8 @@ def _make(first: ProviderEvent) -> Converter:
     return ResponsesConverter()
 
 
-def convert(sdk_stream: Iterable[ProviderEvent]) -> Iterator[Event]:
-    """The events of a Chat Completions or Responses stream, in order.
-
-    After an error (an error chunk the SDK raises, a Responses ``error`` or
-    ``response.failed`` event, a dropped connection) it yields ``Error {error,
-    error_type}`` and ends.
-    """
-    return convert_with(_make, sdk_stream)
-
-
-def aconvert(sdk_stream: AsyncIterable[ProviderEvent]) -> AsyncIterator[Event]:
-    """`convert` for the async client's streams."""
-    return aconvert_with(_make, sdk_stream)
-
-
-def pump(sdk_stream: Iterable[ProviderEvent], stream: Sink, *, close: bool = True) -> int:
-    """Send the events of `sdk_stream` into `stream` and return how many were sent.
-
-    Under BLOCK a slow consumer throttles the read.  An exception the SDK raises is
-    sent as ``Error``, then re-raised (an error the Responses API reports as an event
-    is sent, and pump returns); with `close` the stream is closed at the end.
-    """
-    return pump_with(_make, sdk_stream, stream, close=close)
-
-
-async def apump(sdk_stream: AsyncIterable[ProviderEvent], stream: AsyncSink, *,
-                close: bool = True) -> int:
-    """`pump` for the async client's streams, sending with ``await stream.asend``."""
-    return await apump_with(_make, sdk_stream, stream, close=close)
+_adapter = Adapter(_make)
+convert = _adapter.convert
+aconvert = _adapter.aconvert
+pump = _adapter.pump
+apump = _adapter.apump
