@@ -128,6 +128,25 @@ def test_redacted_thinking_server_tools_citations_stop_sequence(run: Any, helper
 
 
 @pytest.mark.parametrize(("run", "helper"), CONVERTERS)
+def test_message_start_fields_beyond_id_and_model_are_kept(run: Any, helper: bool) -> None:
+    # message_start's message can carry a container (code execution) and cache
+    # diagnostics; its usage, service tier, region and speed go on Usage.
+    events = run("anthropic_message_extras.sse", helper=helper)
+    check_invariants(events)
+    assert events[0].data == {
+        "message_id": "msg_01Xtr4sContainerDiag", "model": "claude-sonnet-4-5",
+        "container": {"id": "container_011CPR5CNjB747bTd36fQLFk",
+                      "expires_at": "2026-12-01T16:45:00Z"},
+        "diagnostics": {"cache_miss_reason": {"type": "model_changed",
+                                              "cache_missed_input_tokens": 2048}},
+    }
+    (usage,) = [ev.data for ev in events if ev.type is T.USAGE]
+    assert usage == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15,
+                     "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                     "service_tier": "standard", "inference_geo": "us", "speed": "standard"}
+
+
+@pytest.mark.parametrize(("run", "helper"), CONVERTERS)
 def test_error_mid_stream_ends_convert_with_an_error_event(run: Any, helper: bool) -> None:
     events = run("anthropic_error.sse", helper=helper)
     check_invariants(events, ended_by_error=True)

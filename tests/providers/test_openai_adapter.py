@@ -191,7 +191,7 @@ def test_responses_reasoning_function_call_text_citation_usage(run: Any) -> None
          {"error": "The model failed to generate a response.", "error_type": "server_error"}),
         ("openai_responses_error.sse",
          {"error": "Rate limit reached for gpt-4.1 in organization org-123 on tokens per min "
-                   "(TPM).", "error_type": "rate_limit_exceeded"}),
+                   "(TPM).", "error_type": "rate_limit_exceeded", "param": "model"}),
     ],
 )
 def test_responses_failed_and_error_events(run: Any, name: str, error: dict[str, str]) -> None:
@@ -274,3 +274,60 @@ def test_responses_other_items_arrive_whole_and_incomplete_stops(run: Any) -> No
         ("MessageStop", {"message_id": "resp_ws01", "stop_reason": "incomplete",
                          "incomplete_details": {"reason": "max_output_tokens"}}),
     ]
+
+
+# -- what the real SDK can yield beyond text, thinking and tools (losslessness) ----------
+
+
+@pytest.mark.parametrize("run", RUN)
+def test_chat_audio_output_and_moderation_are_carried(run: Any) -> None:
+    # delta.audio (gpt-4o-audio): the transcript is the text of an "audio" block, the id,
+    # the base64 data and the expiry ride along; chunk.moderation goes on MessageStop.
+    events = run("openai_chat_audio_moderation.sse")
+    check_invariants(events)
+    assert shape(events)[1:7] == [
+        ("ContentStart", {"index": 0, "block_type": "audio"}),
+        ("TextDelta", {"text": "Hello", "index": 0, "audio": {"id": "audio_6752a1f2"}}),
+        ("TextDelta", {"text": "", "index": 0, "audio": {"data": "UklGRiQAAABXQVZF"}}),
+        ("TextDelta", {"text": " there!", "index": 0}),
+        ("TextDelta", {"text": "", "index": 0, "audio": {"expires_at": 1733003900}}),
+        ("ContentEnd", {"index": 0}),
+    ]
+    stop = events[-1].data
+    assert stop["stop_reason"] == "stop"
+    assert stop["moderation"]["input"]["results"][0]["category_scores"] == {"violence": 0.0001}
+    assert stop["moderation"]["output"]["results"][0]["category_scores"] == {"violence": 0.0002}
+
+
+@pytest.mark.parametrize("run", RUN)
+def test_chat_azure_preamble_and_content_filters_are_carried(run: Any) -> None:
+    # Azure OpenAI opens with a chunk that has no id, no model, no choices: the message
+    # id and model are the next chunk's, the prompt filter results go on MessageStart,
+    # each chunk's content_filter_results on the text it judged.
+    events = run("openai_chat_azure_filters.sse")
+    check_invariants(events)
+    start = events[0].data
+    assert (start["message_id"], start["model"]) == ("chatcmpl-Azr1", "gpt-4o-2024-11-20")
+    assert start["prompt_filter_results"][0]["content_filter_results"]["hate"] == {
+        "filtered": False, "severity": "safe"}
+    texts = [ev.data for ev in events if ev.type is T.TEXT_DELTA]
+    assert [d["text"] for d in texts] == ["Hi", " there"]
+    assert texts[1]["content_filter_results"]["violence"] == {"filtered": False,
+                                                              "severity": "low"}
+    assert events[-1].data == {"message_id": "chatcmpl-Azr1", "stop_reason": "stop"}
+
+
+@pytest.mark.parametrize("run", RUN)
+def test_chat_server_fields_reasoning_details_and_matched_stop_string(run: Any) -> None:
+    # OpenRouter/vLLM-style extras: a chunk field (provider), a delta field beside the
+    # reasoning (reasoning_details) and the choice's matched stop string (stop_reason).
+    events = run("openai_chat_vllm_stop_string.sse")
+    check_invariants(events)
+    assert events[0].data["provider"] == "Anthropic"
+    (thinking,) = [ev.data for ev in events if ev.type is T.THINKING]
+    assert thinking["thinking"] == "Think."
+    assert thinking["reasoning_details"] == [{"type": "reasoning.text", "text": "Think.",
+                                              "format": "anthropic-claude-v1", "index": 0}]
+    assert text_of(events) == "42"
+    assert events[-1].data == {"message_id": "gen-1733000500-OR1", "stop_reason": "stop",
+                               "stop_sequence": "</answer>"}

@@ -52,6 +52,11 @@ __all__ = ["ChatCompletionsConverter", "ResponsesConverter", "aconvert", "apump"
 _TEXT = "text"
 _THINKING = "thinking"
 _REFUSAL = "refusal"
+_AUDIO = "audio"
+# Fields of a delta that a choice's events carry by their own names; any other field an
+# OpenAI-compatible server adds to a choice (Azure's content_filter_results, vLLM's
+# stop_reason) rides on that choice's last event of the chunk.
+_REASONING_KEYS = ("reasoning_content", "reasoning")
 
 
 def _extra(model: Any) -> dict[str, Any]:
@@ -62,6 +67,11 @@ def _extra(model: Any) -> dict[str, Any]:
     if extra is None:
         extra = getattr(model, "model_extra", None)
     return extra or {}
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` as JSON, without those that say nothing (None, empty dicts and lists)."""
+    return {k: dump(v) for k, v in fields.items() if v is not None and v != {} and v != []}
 
 
 def _usage_from_openai(usage: Any, *, prompt_key: str, completion_key: str) -> Event:
@@ -103,7 +113,13 @@ class ChatCompletionsConverter(Converter):
         #: (choice index, tool call index) -> block index, while the block is open
         self.tools: dict[tuple[int, int], int] = {}
         self.finish_reasons: dict[int, str] = {}
+        self.stop_sequences: dict[int, str] = {}
         self.usage: Any = None
+        #: chunk fields beyond OpenAI's schema seen before the first real chunk (Azure
+        #: opens with a chunk that has no id, no choices, only prompt_filter_results)
+        self.start_extra: dict[str, Any] = {}
+        #: moderation results (chunk.moderation), for MessageStop
+        self.moderation: dict[str, Any] = {}
 
     def feed(self, item: ProviderEvent) -> list[Event]:
         chunk = item
@@ -115,21 +131,25 @@ class ChatCompletionsConverter(Converter):
             chunk = item.chunk
         out: list[Event] = []
         if self.message_id is None:
-            self.message_id = chunk.id
-            start = message_start_event(chunk.id, model=chunk.model)
-            for key in ("system_fingerprint", "service_tier"):
-                value = getattr(chunk, key, None)
-                if value is not None:
-                    start.data[key] = value
-            out.append(start)
+            if not chunk.id and not chunk.choices:
+                # A preamble without an id (Azure's prompt filter results): its fields
+                # go on the MessageStart of the first chunk that names the message.
+                self.start_extra.update(dump(_extra(chunk)))
+                if chunk.usage is not None:
+                    self.usage = chunk.usage
+                return out
+            out.append(self._start(chunk))
         for choice in chunk.choices:
             ci = choice.index
             delta = choice.delta
+            before_choice = len(out)
+            delta_extra: dict[str, Any] = {}
             if delta is not None:
                 before = len(out)
-                extra = _extra(delta)
-                if extra:
-                    reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+                delta_extra = _extra(delta)
+                if delta_extra:
+                    reasoning = (delta_extra.get(_REASONING_KEYS[0])
+                                 or delta_extra.get(_REASONING_KEYS[1]))
                     if reasoning:
                         self._piece(out, ci, _THINKING, reasoning)
                 if delta.content:
@@ -142,16 +162,50 @@ class ChatCompletionsConverter(Converter):
                 function_call = getattr(delta, "function_call", None)
                 if function_call is not None:  # the deprecated single-function form
                     self._tool_piece(out, ci, -1, None, function_call)
+                audio = getattr(delta, "audio", None)
+                if audio is not None:  # audio output: its transcript is the text
+                    self._audio_piece(out, ci, audio)
                 logprobs = choice.logprobs
                 if logprobs is not None and len(out) > before:
                     # Requested with logprobs=True: they belong to this chunk's token.
                     out[-1].data["logprobs"] = dump(logprobs)
+            extra = _extra(choice)
             if choice.finish_reason is not None:
                 self.finish_reasons[ci] = choice.finish_reason
+                matched = extra.get("stop_reason") if extra else None
+                if isinstance(matched, str):  # vLLM: the stop string that matched
+                    self.stop_sequences[ci] = matched
                 self._close_choice(out, ci)
+            if len(out) > before_choice:
+                if extra:
+                    out[-1].data.update(_present(extra))
+                if delta is not None and delta_extra:
+                    out[-1].data.update(_present({k: v for k, v in delta_extra.items()
+                                                  if k not in _REASONING_KEYS}))
         if chunk.usage is not None:
             self.usage = chunk.usage
+        moderation = getattr(chunk, "moderation", None)
+        if moderation is not None:
+            self.moderation.update(dump(moderation))
         return out
+
+    def _start(self, chunk: Any) -> Event:
+        self.message_id = chunk.id
+        start = message_start_event(chunk.id, model=chunk.model)
+        for key in ("system_fingerprint", "service_tier"):
+            value = getattr(chunk, key, None)
+            if value is not None:
+                start.data[key] = value
+        start.data.update(self.start_extra)
+        start.data.update(_present(_extra(chunk)))  # a server's own chunk fields
+        return start
+
+    def _audio_piece(self, out: list[Event], ci: int, audio: Any) -> None:
+        # Pieces of one audio answer: an id, base64 data, an expiry, the transcript.
+        fields = dump(audio)
+        self._piece(out, ci, _AUDIO, fields.pop("transcript", None) or "")
+        if fields:
+            out[-1].data["audio"] = fields
 
     def _open(self, out: list[Event], ci: int, kind: str, tool_use_id: str | None = None,
               name: str | None = None) -> int:
@@ -209,9 +263,11 @@ class ChatCompletionsConverter(Converter):
                                           completion_key="completion_tokens"))
         reasons = self.finish_reasons
         stop = message_stop_event(self.message_id, reasons.get(0) or next(
-            iter(reasons.values()), ""))
+            iter(reasons.values()), ""), stop_sequence=self.stop_sequences.get(0))
         if len(reasons) > 1:
             stop.data["finish_reasons"] = {str(k): v for k, v in sorted(reasons.items())}
+        if self.moderation:
+            stop.data["moderation"] = self.moderation
         out.append(stop)
         return out
 
@@ -311,7 +367,11 @@ class ResponsesConverter(Converter):
 
     def _error(self, ev: Any) -> list[Event]:
         self.done = True
-        return [error_event(ev.message, error_type=ev.code or "error")]
+        error = error_event(ev.message, error_type=ev.code or "error")
+        param = getattr(ev, "param", None)
+        if param is not None:
+            error.data["param"] = param  # the request parameter at fault
+        return [error]
 
     def finish(self) -> list[Event]:
         # The stream ended without response.completed/incomplete/failed: close what is
