@@ -71,3 +71,32 @@ def test_pump_sends_the_error_closes_and_reraises(open_stream: Any, adapter: Any
     assert type(info.value).__name__ == error_type
     assert stream.closed
     assert list(stream)[-1].data == {"error": message, "error_type": error_type}
+
+
+@pytest.mark.parametrize(("open_stream", "adapter", "fixture", "error_type", "message"), CASES)
+def test_pump_into_a_full_block_stream_still_delivers_the_error(
+    open_stream: Any, adapter: Any, fixture: str, error_type: str, message: str,
+    stream_cls: Any,
+) -> None:
+    # One slot and a slow consumer: pump waits in each send, the Error included, then
+    # closes the stream (the consumer's loop ends) and re-raises.
+    import threading
+    import time
+
+    stream = stream_cls(1)
+    got: list[Any] = []
+
+    def consume() -> None:
+        for ev in stream:
+            got.append(ev)
+            time.sleep(0.01)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    with pytest.raises(Exception) as info:
+        adapter.pump(open_stream(Dropping(messages(fixture))), stream)
+    consumer.join(timeout=60)
+    assert not consumer.is_alive(), "the consumer was never released"
+    assert type(info.value).__name__ == error_type
+    assert got[-1].data == {"error": message, "error_type": error_type}
+    check_invariants(got, ended_by_error=True)

@@ -146,3 +146,56 @@ def test_a_big_buffer_lets_the_reader_run_ahead(stream_cls: Any) -> None:
     first = stream.receive()
     assert first.type is fe.EventType.MESSAGE_START
     assert served.pulled - 1 > SLACK
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_pump_stops_when_the_consumer_closes_the_stream_first(case: str, stream_cls: Any) -> None:
+    """The consumer goes away mid-answer (closes the stream) while pump waits in a BLOCK
+    send: the send fails at once, pump closes the SDK stream (the provider's connection
+    is released, the rest is not read) and raises StreamClosed — no hang."""
+    make_chunks, make_client, adapter, create = CASES[case]
+    served = Served(make_chunks())
+    sdk_stream = create(make_client(served))
+    stream = stream_cls(BUFFER)
+    outcome: list[BaseException | int] = []
+
+    def produce() -> None:
+        try:
+            outcome.append(adapter.pump(sdk_stream, stream))
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome.append(exc)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    for _ in range(5):
+        stream.receive(timeout=30)
+    stream.close()
+    producer.join(timeout=60)
+    assert not producer.is_alive(), "pump hung after the consumer closed the stream"
+    (result,) = outcome
+    assert isinstance(result, fe.StreamClosed)
+    assert sdk_stream.response.is_closed
+    assert served.pulled < len(served.chunks) // 2
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_apump_stops_when_the_consumer_closes_the_stream_first(case: str,
+                                                               stream_cls: Any) -> None:
+    make_chunks, make_client, adapter, create = CASES[case]
+    served = Served(make_chunks())
+
+    async def main() -> tuple[BaseException | int, Any]:
+        sdk_stream = await create(make_client(served, is_async=True))
+        stream = stream_cls(BUFFER)
+        pumping = asyncio.create_task(adapter.apump(sdk_stream, stream))
+        for _ in range(5):
+            await stream.areceive(timeout=30)
+        stream.close()
+        done, _ = await asyncio.wait([pumping], timeout=60)
+        assert done, "apump hung after the consumer closed the stream"
+        return (pumping.exception() or pumping.result()), sdk_stream
+
+    result, sdk_stream = asyncio.run(main())
+    assert isinstance(result, fe.StreamClosed)
+    assert sdk_stream.response.is_closed
+    assert served.pulled < len(served.chunks) // 2
