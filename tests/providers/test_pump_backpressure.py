@@ -162,7 +162,7 @@ def test_pump_stops_when_the_consumer_closes_the_stream_first(case: str, stream_
     def produce() -> None:
         try:
             outcome.append(adapter.pump(sdk_stream, stream))
-        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+        except BaseException as exc:  # the test inspects it
             outcome.append(exc)
 
     producer = threading.Thread(target=produce)
