@@ -132,6 +132,33 @@ def test_chat_error_mid_stream(run: Any) -> None:
     ]
 
 
+@pytest.mark.parametrize("run", RUN)
+def test_chat_error_keeps_the_code_beside_the_type(run: Any) -> None:
+    # OpenAI's rate-limit error says type "tokens" and code "rate_limit_exceeded": both.
+    events = run("openai_chat_error_code.sse")
+    check_invariants(events, ended_by_error=True)
+    assert events[-1].data == {
+        "error": "Rate limit reached for gpt-4o in organization org-123 on tokens per min "
+                 "(TPM): Limit 30000, Used 30000, Requested 120.",
+        "error_type": "tokens", "code": "rate_limit_exceeded"}
+
+
+def test_responses_failed_keeps_the_usage_billed() -> None:
+    usage = ('"usage":{"input_tokens":12,"input_tokens_details":{"cached_tokens":0},'
+             '"output_tokens":3,"output_tokens_details":{"reasoning_tokens":0},'
+             '"total_tokens":15}')
+    chunks = messages("openai_responses_failed.sse")
+    chunks[-1] = chunks[-1].replace(b'"usage":null', usage.encode())
+    client = openai_client(Served(chunks))
+    events = list(adapter.convert(_create(client, "openai_responses_failed.sse")))
+    check_invariants(events, ended_by_error=True)
+    assert events[-1].data["usage"] == {"input_tokens": 12, "output_tokens": 3,
+                                        "total_tokens": 15,
+                                        "input_tokens_details": {"cached_tokens": 0},
+                                        "output_tokens_details": {"reasoning_tokens": 0}}
+    assert events[-1].data["error_type"] == "server_error"
+
+
 def test_chat_pump_error_closes_and_reraises(stream_cls: Any) -> None:
     client = openai_client(Served(messages("openai_chat_error.sse")))
     stream = stream_cls(16)

@@ -122,7 +122,18 @@ def error_from_exception(exc: BaseException) -> Event:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     if not isinstance(error_type, str) or not error_type:
         error_type = type(exc).__name__
-    return error_event(str(message), error_type=error_type)
+    ev = error_event(str(message), error_type=error_type)
+    if isinstance(body, dict):
+        # The rest of the provider's error object (OpenAI's code beside its type, the
+        # param at fault, ...), under its own names.
+        for key, value in body.items():
+            if value is not None and value != error_type and key not in _ERROR_OWN_KEYS:
+                ev.data[key] = dump(value)
+    return ev
+
+
+# Keys of a provider's error object that the Error event already carries.
+_ERROR_OWN_KEYS = ("message", "type", "error", "error_type")
 
 
 # -- the driver -------------------------------------------------------------------------

@@ -363,7 +363,11 @@ class ResponsesConverter(Converter):
         message = getattr(error, "message", None) or "response failed"
         code = getattr(error, "code", None) or "response_failed"
         self.done = True
-        return [error_event(message, error_type=code)]
+        failed = error_event(message, error_type=code)
+        usage = getattr(ev.response, "usage", None)
+        if usage is not None:  # what the failed attempt was billed
+            failed.data["usage"] = dump(usage)
+        return [failed]
 
     def _error(self, ev: Any) -> list[Event]:
         self.done = True
