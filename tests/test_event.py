@@ -546,14 +546,96 @@ def test_factory_keywords_are_keyword_only_for_type_checkers(tmp_path: Any) -> N
         "fe.text_delta_event('hi', 0)\n"
         "fe.message_start_event('m', 'model')\n"
         "fe.usage_event(1, 2, 3, 4)\n"
-        "fe.text_delta_event('hi', index=0)\n",
+        "fe.thinking_event('', 0)\n"
+        "fe.content_start_event(0, 'text')\n"
+        "fe.message_stop_event('m', 'end_turn', 'stop')\n"
+        "fe.error_event('x', 'overloaded_error')\n"
+        "fe.text_delta_event('hi', idx=0)\n"
+        # the documented keywords, all accepted:
+        "fe.text_delta_event('hi', index=0)\n"
+        "fe.thinking_event('', index=0, signature='s')\n"
+        "fe.content_start_event(0, block_type='tool_use', tool_use_id='t', name='n')\n"
+        "fe.message_start_event('m', model='claude')\n"
+        "fe.message_stop_event('m', 'stop_sequence', stop_sequence='END')\n"
+        "fe.error_event('x', error_type='overloaded_error')\n"
+        "fe.usage_event(1, 2, 3, cache_creation_input_tokens=1, cache_read_input_tokens=2,\n"
+        "               reasoning_tokens=3)\n"
+        "fe.tool_input_delta_event(0, '{}')\n",
         encoding="utf-8",
     )
     out, _, _ = mypy_api.run(["--config-file", os.devnull, "--follow-imports=silent",
                               "--cache-dir", str(tmp_path / "cache"), str(program)])
     assert [line.split(":")[1] for line in out.splitlines() if ": error:" in line] == [
-        "2", "3", "4"
+        str(n) for n in range(2, 10)
     ], out
+
+
+# API.md's table ("Event model, extended"): each factory's positional parameters, then
+# its optional keywords, by name.  Both the signatures type checkers see and the ones
+# that run (written twice in _event.py, for speed) must say exactly this.
+FACTORY_SIGNATURES: dict[str, tuple[list[str], list[str]]] = {
+    "message_start_event": (["message_id"], ["model"]),
+    "content_start_event": (["index"], ["block_type", "tool_use_id", "name"]),
+    "text_delta_event": (["text"], ["index"]),
+    "thinking_event": (["thinking"], ["index", "signature"]),
+    "message_stop_event": (["message_id", "stop_reason"], ["stop_sequence"]),
+    "usage_event": (["prompt_tokens", "completion_tokens", "total_tokens"],
+                    ["cache_creation_input_tokens", "cache_read_input_tokens",
+                     "reasoning_tokens"]),
+    "error_event": (["message"], ["error_type"]),
+}
+
+
+def test_factory_signatures_match_the_contract_at_run_time_and_for_type_checkers() -> None:
+    import ast
+    import inspect
+
+    from fastevents import _event
+
+    typed: dict[str, tuple[list[str], list[str]]] = {}
+    tree = ast.parse(inspect.getsource(_event))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.If) and isinstance(node.test, ast.Name)
+                and node.test.id == "TYPE_CHECKING"):
+            for fn in node.body:
+                if isinstance(fn, ast.FunctionDef) and fn.name in FACTORY_SIGNATURES:
+                    typed[fn.name] = ([a.arg for a in fn.args.args],
+                                      [a.arg for a in fn.args.kwonlyargs])
+                    assert all(isinstance(d, ast.Constant) and d.value is None
+                               for d in fn.args.kw_defaults), fn.name
+    assert typed == FACTORY_SIGNATURES
+    for name, (positional, keywords) in FACTORY_SIGNATURES.items():
+        params = inspect.signature(getattr(fe, name)).parameters
+        assert list(params) == positional + keywords, name
+        assert all(params[k].default is None for k in keywords), name
+        assert all(params[p].default is inspect.Parameter.empty for p in positional), name
+
+
+def test_event_types_for_type_checkers(tmp_path: Any) -> None:
+    # A subclass's from_json/from_dict return the subclass; timestamp reads as a
+    # datetime (an invalid event's is Go's zero time, never None) and takes None.
+    mypy_api = pytest.importorskip("mypy.api")
+    program = tmp_path / "types_.py"
+    program.write_text(
+        "from datetime import datetime\n"
+        "import fastevents as fe\n"
+        "class Mine(fe.Event):\n"
+        "    __slots__ = ()\n"
+        "a: Mine = Mine.from_json('{}')\n"
+        "b: Mine = Mine.from_dict({})\n"
+        "c: fe.Event = fe.Event.from_json(b'{}')\n"
+        "ev = fe.text_delta_event('x')\n"
+        "t: datetime = ev.timestamp\n"
+        "ev.timestamp = None\n"
+        "ev.timestamp = datetime(2024, 1, 1)\n"
+        "d: Mine = fe.Event.from_json('{}')\n",
+        encoding="utf-8",
+    )
+    out, _, _ = mypy_api.run(["--config-file", os.devnull, "--strict",
+                              "--follow-imports=silent",
+                              "--cache-dir", str(tmp_path / "cache"), str(program)])
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    assert [line.split(":")[1] for line in errors] == ["12"], out
 
 
 def test_tool_input_delta_wire_form() -> None:
