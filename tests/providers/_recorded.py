@@ -65,28 +65,24 @@ class Served:
         return handle
 
 
-def anthropic_client(served: Served, *, is_async: bool = False) -> Any:
-    anthropic = _sdk("anthropic")
+def _client(sdk: str, sync_cls: str, async_cls: str, base_url: str, served: Served,
+            is_async: bool) -> Any:
+    """A real SDK client whose HTTP client answers every request from `served`."""
+    module = _sdk(sdk)
     httpx2 = _sdk("httpx2")
     transport = httpx2.MockTransport(served.handler(is_async=is_async))
-    if is_async:
-        return anthropic.AsyncAnthropic(api_key="test-key", base_url="http://anthropic.test",
-                                        max_retries=0,
-                                        http_client=httpx2.AsyncClient(transport=transport))
-    return anthropic.Anthropic(api_key="test-key", base_url="http://anthropic.test",
-                               max_retries=0, http_client=httpx2.Client(transport=transport))
+    http_client = (httpx2.AsyncClient if is_async else httpx2.Client)(transport=transport)
+    cls = getattr(module, async_cls if is_async else sync_cls)
+    return cls(api_key="test-key", base_url=base_url, max_retries=0, http_client=http_client)
+
+
+def anthropic_client(served: Served, *, is_async: bool = False) -> Any:
+    return _client("anthropic", "Anthropic", "AsyncAnthropic", "http://anthropic.test", served,
+                   is_async)
 
 
 def openai_client(served: Served, *, is_async: bool = False) -> Any:
-    openai = _sdk("openai")
-    httpx2 = _sdk("httpx2")
-    transport = httpx2.MockTransport(served.handler(is_async=is_async))
-    if is_async:
-        return openai.AsyncOpenAI(api_key="test-key", base_url="http://openai.test/v1",
-                                  max_retries=0,
-                                  http_client=httpx2.AsyncClient(transport=transport))
-    return openai.OpenAI(api_key="test-key", base_url="http://openai.test/v1", max_retries=0,
-                         http_client=httpx2.Client(transport=transport))
+    return _client("openai", "OpenAI", "AsyncOpenAI", "http://openai.test/v1", served, is_async)
 
 
 ANTHROPIC_ARGS: dict[str, Any] = {

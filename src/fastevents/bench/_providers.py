@@ -138,28 +138,8 @@ def sdk_alone(api: str, n: int) -> Body:
     return Body(run, n)
 
 
-def sdk_with_adapter(api: str, n: int) -> Body:
-    """The same stream through ``convert``, each event sent into a stream and received."""
-    sdk_stream = _open(api, n)
-    convert = _ADAPTERS[api]
-    stream = _stream.EventStream(64)
-    send, receive = stream.send, stream.try_receive
-
-    def run() -> int:
-        count = 0
-        for ev in convert(sdk_stream):
-            send(ev)
-            receive()
-            count += 1
-        return count
-
-    return Body(run, n)
-
-
-def adapter_alone(api: str, n: int) -> Body:
-    """The adapter's own share: ``convert`` + send/receive over SDK objects read before
-    the timed run (the difference the two rows above measure, without their noise)."""
-    items = list(_open(api, n))
+def _converted(items: Any, api: str, n: int) -> Body:
+    """``convert`` over `items`, each event sent into a stream and received."""
     convert = _ADAPTERS[api]
     stream = _stream.EventStream(64)
     send, receive = stream.send, stream.try_receive
@@ -173,6 +153,17 @@ def adapter_alone(api: str, n: int) -> Body:
         return count
 
     return Body(run, n)
+
+
+def sdk_with_adapter(api: str, n: int) -> Body:
+    """The same stream through ``convert``, each event sent into a stream and received."""
+    return _converted(_open(api, n), api, n)
+
+
+def adapter_alone(api: str, n: int) -> Body:
+    """The adapter's own share: ``convert`` + send/receive over SDK objects read before
+    the timed run (the difference the two rows above measure, without their noise)."""
+    return _converted(list(_open(api, n)), api, n)
 
 
 def _missing(sdk: str) -> str:
