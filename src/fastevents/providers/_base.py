@@ -139,54 +139,73 @@ _ERROR_OWN_KEYS = ("message", "type", "error", "error_type")
 # -- the driver -------------------------------------------------------------------------
 
 
+class _Run:
+    """What the sync and async drivers share: the converter, made from the first object
+    the SDK yields, and how the stream ends."""
+
+    __slots__ = ("_make", "conv", "feed")
+
+    def __init__(self, make: MakeConverter) -> None:
+        self._make = make
+        self.conv: Converter | None = None
+        #: `Converter.feed` once the first object has made the converter
+        self.feed: Callable[[ProviderEvent], list[Event]] = self._first
+
+    def _first(self, item: ProviderEvent) -> list[Event]:
+        conv = self.conv = self._make(item)
+        self.feed = conv.feed
+        return conv.feed(item)
+
+    def finish(self) -> list[Event]:
+        """The events the end of the SDK stream adds (none for an empty stream)."""
+        return (self.conv or self._make(None)).finish()
+
+
+# The two drivers differ only in how they iterate (next / await anext): only the SDK's
+# own read is guarded, so an exception from the converter or the consumer is not
+# mistaken for a provider error.
+
+
 def _events(make: MakeConverter, sdk_stream: Iterable[ProviderEvent], reraise: bool
             ) -> Generator[Event, None, None]:
+    run = _Run(make)
     it = iter(sdk_stream)
-    conv: Converter | None = None
-    feed: Callable[[ProviderEvent], list[Event]] | None = None
     while True:
         try:
             item = next(it)
         except StopIteration:
-            break
+            yield from run.finish()
+            return
         except Exception as exc:  # the SDK's: raised while it read or parsed the stream
             yield error_from_exception(exc)
             if reraise:
                 raise
             return
-        if feed is None:
-            conv = make(item)
-            feed = conv.feed
-        yield from feed(item)
-        if conv.done:  # type: ignore[union-attr]
+        yield from run.feed(item)
+        if run.conv.done:  # type: ignore[union-attr]  # the first feed made it
             return
-    yield from (conv or make(None)).finish()
 
 
 async def _aevents(make: MakeConverter, sdk_stream: AsyncIterable[ProviderEvent],
                    reraise: bool) -> AsyncGenerator[Event, None]:
+    run = _Run(make)
     it = aiter(sdk_stream)
-    conv: Converter | None = None
-    feed: Callable[[ProviderEvent], list[Event]] | None = None
     while True:
         try:
             item = await anext(it)
         except StopAsyncIteration:
-            break
+            for ev in run.finish():
+                yield ev
+            return
         except Exception as exc:
             yield error_from_exception(exc)
             if reraise:
                 raise
             return
-        if feed is None:
-            conv = make(item)
-            feed = conv.feed
-        for ev in feed(item):
+        for ev in run.feed(item):
             yield ev
-        if conv.done:  # type: ignore[union-attr]
+        if run.conv.done:  # type: ignore[union-attr]
             return
-    for ev in (conv or make(None)).finish():
-        yield ev
 
 
 def _close_sdk_stream(sdk_stream: object) -> Any:
