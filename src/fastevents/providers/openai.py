@@ -69,6 +69,17 @@ def _extra(model: Any) -> dict[str, Any]:
     return extra or {}
 
 
+def _attach_extras(ev: Event, choice_extra: dict[str, Any] | None,
+                   delta_extra: dict[str, Any] | None) -> None:
+    # A server's own fields on a choice or beside the reasoning in a delta ride on the
+    # last event the chunk gave for that choice.
+    if choice_extra:
+        ev.data.update(_present(choice_extra))
+    if delta_extra:
+        ev.data.update(_present({k: v for k, v in delta_extra.items()
+                                 if k not in _REASONING_KEYS}))
+
+
 def _present(fields: dict[str, Any]) -> dict[str, Any]:
     """`fields` as JSON, without those that say nothing (None, empty dicts and lists)."""
     return {k: dump(v) for k, v in fields.items() if v is not None and v != {} and v != []}
@@ -142,11 +153,10 @@ class ChatCompletionsConverter(Converter):
         for choice in chunk.choices:
             ci = choice.index
             delta = choice.delta
-            before_choice = len(out)
-            delta_extra: dict[str, Any] = {}
+            before = len(out)
+            delta_extra = None
             if delta is not None:
-                before = len(out)
-                delta_extra = _extra(delta)
+                delta_extra = getattr(delta, "__pydantic_extra__", None)  # pydantic 2
                 if delta_extra:
                     reasoning = (delta_extra.get(_REASONING_KEYS[0])
                                  or delta_extra.get(_REASONING_KEYS[1]))
@@ -159,29 +169,23 @@ class ChatCompletionsConverter(Converter):
                 if delta.tool_calls:
                     for call in delta.tool_calls:
                         self._tool_piece(out, ci, call.index, call.id, call.function)
-                function_call = getattr(delta, "function_call", None)
-                if function_call is not None:  # the deprecated single-function form
-                    self._tool_piece(out, ci, -1, None, function_call)
-                audio = getattr(delta, "audio", None)
-                if audio is not None:  # audio output: its transcript is the text
-                    self._audio_piece(out, ci, audio)
+                if delta.function_call is not None:  # the deprecated single-function form
+                    self._tool_piece(out, ci, -1, None, delta.function_call)
+                if delta.audio is not None:  # audio output: its transcript is the text
+                    self._audio_piece(out, ci, delta.audio)
                 logprobs = choice.logprobs
                 if logprobs is not None and len(out) > before:
                     # Requested with logprobs=True: they belong to this chunk's token.
                     out[-1].data["logprobs"] = dump(logprobs)
-            extra = _extra(choice)
+            extra = getattr(choice, "__pydantic_extra__", None)
             if choice.finish_reason is not None:
                 self.finish_reasons[ci] = choice.finish_reason
                 matched = extra.get("stop_reason") if extra else None
                 if isinstance(matched, str):  # vLLM: the stop string that matched
                     self.stop_sequences[ci] = matched
                 self._close_choice(out, ci)
-            if len(out) > before_choice:
-                if extra:
-                    out[-1].data.update(_present(extra))
-                if delta is not None and delta_extra:
-                    out[-1].data.update(_present({k: v for k, v in delta_extra.items()
-                                                  if k not in _REASONING_KEYS}))
+            if (extra or delta_extra) and len(out) > before:
+                _attach_extras(out[-1], extra, delta_extra)
         if chunk.usage is not None:
             self.usage = chunk.usage
         moderation = getattr(chunk, "moderation", None)
