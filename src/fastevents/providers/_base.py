@@ -25,8 +25,8 @@ from typing import Any, Protocol
 from .._errors import StreamClosed
 from .._event import Event, error_event, text_delta_event
 
-__all__ = ["Adapter", "AsyncSink", "Converter", "ProviderEvent", "Sink", "citation_event", "dump",
-           "error_from_exception"]
+__all__ = ["Adapter", "AsyncSink", "Converter", "ProviderEvent", "Sink", "TypedConverter",
+           "citation_event", "dump", "error_from_exception"]
 
 #: One object an SDK stream yields (a pydantic model of the SDK's own types).
 ProviderEvent = Any
@@ -68,6 +68,38 @@ class Converter:
     def finish(self) -> list[Event]:
         """The events that the end of the SDK stream adds (open blocks, the stop)."""
         return []
+
+
+class TypedConverter(Converter):
+    """A converter for SDK objects that name their kind in ``type`` (Anthropic's events,
+    the Responses API's): one handler per type, a set of types to skip, and the rest
+    kept.
+
+    A type without a handler is either in `skipped` (it repeats what another event said,
+    or reports progress that a later event carries whole) or unknown to this module (a
+    newer API than it was written for): those are kept, whole, and the terminal event
+    carries them as ``unknown_events``, so nothing the provider sent is dropped.
+    """
+
+    skipped: frozenset[str] = frozenset()
+
+    def __init__(self, handlers: dict[str, Callable[[Any], list[Event]]]) -> None:
+        self._handlers = handlers
+        self.unknown: list[Any] = []
+
+    def feed(self, item: ProviderEvent) -> list[Event]:
+        handler = self._handlers.get(item.type)
+        if handler is not None:
+            return handler(item)
+        if item.type not in self.skipped:
+            self.unknown.append(dump(item))
+        return []
+
+    def terminal(self, ev: Event) -> Event:
+        """`ev` (the stop, or the error that ends the response), with what was kept."""
+        if self.unknown:
+            ev.data["unknown_events"] = self.unknown
+        return ev
 
 
 #: Builds the converter for a stream from its first object (OpenAI tells Chat

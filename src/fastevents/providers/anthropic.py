@@ -28,7 +28,6 @@ This module does not import the SDK: it reads the attributes of the objects it i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from .._event import (
@@ -42,7 +41,7 @@ from .._event import (
     tool_input_delta_event,
     usage_event,
 )
-from ._base import Adapter, Converter, ProviderEvent, citation_event, dump
+from ._base import Adapter, Converter, ProviderEvent, TypedConverter, citation_event, dump
 
 __all__ = ["AnthropicConverter", "aconvert", "apump", "convert", "pump"]
 
@@ -58,8 +57,13 @@ _TOOL_KEYS = ("type", "id", "name", "input")
 _MESSAGE_KEYS = ("id", "model", "usage", "type", "role")
 
 
-class AnthropicConverter(Converter):
+class AnthropicConverter(TypedConverter):
     """The state machine of one Messages stream: the message id, usage and stop."""
+
+    #: The helper events of ``messages.stream()`` (and of the beta one): each repeats a
+    #: raw ``content_block_delta`` already converted.
+    skipped = frozenset({"text", "thinking", "signature", "input_json", "citation",
+                         "compaction"})
 
     def __init__(self) -> None:
         self.message_id = ""
@@ -70,20 +74,14 @@ class AnthropicConverter(Converter):
         self.open_blocks: dict[int, None] = {}  # ordered set of the open block indices
         #: open tool blocks -> whether any argument piece was non-empty
         self.tool_input: dict[int, bool] = {}
-        self._handlers: dict[str, Callable[[Any], list[Event]]] = {
+        super().__init__({
             "content_block_delta": self._block_delta,  # first: one per token
             "content_block_start": self._block_start,
             "content_block_stop": self._block_stop,
             "message_start": self._message_start,
             "message_delta": self._message_delta,
             "message_stop": self._message_stop,
-        }
-
-    def feed(self, item: ProviderEvent) -> list[Event]:
-        # Helper events of messages.stream() ("text", "thinking", ...) have no handler:
-        # they repeat a raw content_block_delta that was already converted.
-        handler = self._handlers.get(item.type)
-        return handler(item) if handler is not None else []
+        })
 
     # -- the message --------------------------------------------------------------------
 
@@ -121,7 +119,7 @@ class AnthropicConverter(Converter):
         stop = message_stop_event(self.message_id, self.stop_reason or "",
                                   stop_sequence=self.stop_sequence)
         stop.data.update(self.stop_extra)
-        out.append(stop)
+        out.append(self.terminal(stop))
         self.done = True
         return out
 

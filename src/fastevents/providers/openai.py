@@ -29,7 +29,6 @@ This module does not import the SDK: it reads the attributes of the objects it i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from .._event import (
@@ -44,7 +43,7 @@ from .._event import (
     tool_input_delta_event,
     usage_event,
 )
-from ._base import Adapter, Converter, ProviderEvent, citation_event, dump
+from ._base import Adapter, Converter, ProviderEvent, TypedConverter, citation_event, dump
 
 __all__ = ["ChatCompletionsConverter", "ResponsesConverter", "aconvert", "apump", "convert",
            "pump"]
@@ -284,13 +283,46 @@ _TOOL_ITEMS = {"function_call": "tool_use", "custom_tool_call": "custom_tool_cal
                "mcp_call": "mcp_call"}
 
 
-class ResponsesConverter(Converter):
+class ResponsesConverter(TypedConverter):
     """Blocks, usage and status of one Responses API event stream.
+
+    Events in `skipped` repeat what others said (``output_text.done``, ...), report
+    progress of a hosted tool whose finished item carries the result, or are audio
+    output (not carried: docs/providers.md).
 
     Block keys: ``("item", output_index)`` for a reasoning item, a tool call or an
     item kind this module does not model; ``("part", output_index, content_index)``
     for each part of a message item (text or refusal).
     """
+
+    skipped = frozenset({
+        # the whole text, arguments or summary again, after their deltas
+        "response.output_text.done", "response.refusal.done",
+        "response.reasoning_summary_text.done", "response.reasoning_text.done",
+        "response.reasoning_summary_part.added", "response.reasoning_summary_part.done",
+        "response.custom_tool_call_input.done", "response.mcp_call_arguments.done",
+        # progress of hosted tools: output_item.done carries the finished item
+        "response.web_search_call.in_progress", "response.web_search_call.searching",
+        "response.web_search_call.completed", "response.file_search_call.in_progress",
+        "response.file_search_call.searching", "response.file_search_call.completed",
+        "response.code_interpreter_call.in_progress",
+        "response.code_interpreter_call.interpreting",
+        "response.code_interpreter_call.completed", "response.code_interpreter_call_code.delta",
+        "response.code_interpreter_call_code.done",
+        "response.image_generation_call.in_progress",
+        "response.image_generation_call.generating",
+        "response.image_generation_call.partial_image",
+        "response.image_generation_call.completed", "response.mcp_call.in_progress",
+        "response.mcp_call.completed", "response.mcp_call.failed",
+        "response.mcp_list_tools.in_progress", "response.mcp_list_tools.completed",
+        "response.mcp_list_tools.failed", "response.shell_call_command.added",
+        "response.shell_call_command.delta", "response.shell_call_command.done",
+        "response.shell_call_output_content.delta", "response.shell_call_output_content.done",
+        "response.compaction.compacting",
+        # audio output (docs/providers.md, "Not carried")
+        "response.audio.delta", "response.audio.done", "response.audio.transcript.delta",
+        "response.audio.transcript.done",
+    })
 
     def __init__(self) -> None:
         self.message_id: str | None = None
@@ -298,7 +330,7 @@ class ResponsesConverter(Converter):
         self.next_index = 0
         self.blocks: dict[tuple[Any, ...], int] = {}
         self.args_seen: set[int] = set()  # tool blocks that got argument deltas
-        self._handlers: dict[str, Callable[[Any], list[Event]]] = {
+        super().__init__({
             "response.output_text.delta": self._text_delta,  # first: one per token
             "response.reasoning_summary_text.delta": self._reasoning_delta,
             "response.reasoning_text.delta": self._reasoning_delta,
@@ -319,14 +351,7 @@ class ResponsesConverter(Converter):
             "response.incomplete": self._ended,
             "response.failed": self._failed,
             "error": self._error,
-        }
-
-    def feed(self, item: ProviderEvent) -> list[Event]:
-        # Events without a handler repeat what others said (output_text.done,
-        # reasoning_summary_part.added, ...) or report progress of a tool the done
-        # item describes in full (web_search_call.searching, ...).
-        handler = self._handlers.get(item.type)
-        return handler(item) if handler is not None else []
+        })
 
     def _open(self, key: tuple[Any, ...], kind: str, item_id: str | None,
               tool_use_id: str | None = None, name: str | None = None) -> Event:
@@ -358,7 +383,7 @@ class ResponsesConverter(Converter):
         details = getattr(response, "incomplete_details", None)
         if details is not None:
             stop.data["incomplete_details"] = dump(details)
-        out.append(stop)
+        out.append(self.terminal(stop))
         self.done = True
         return out
 
@@ -371,7 +396,7 @@ class ResponsesConverter(Converter):
         usage = getattr(ev.response, "usage", None)
         if usage is not None:  # what the failed attempt was billed
             failed.data["usage"] = dump(usage)
-        return [failed]
+        return [self.terminal(failed)]
 
     def _error(self, ev: Any) -> list[Event]:
         self.done = True
@@ -379,7 +404,7 @@ class ResponsesConverter(Converter):
         param = getattr(ev, "param", None)
         if param is not None:
             error.data["param"] = param  # the request parameter at fault
-        return [error]
+        return [self.terminal(error)]
 
     def finish(self) -> list[Event]:
         # The stream ended without response.completed/incomplete/failed: close what is
@@ -387,7 +412,8 @@ class ResponsesConverter(Converter):
         if self.message_id is None:
             return []
         out = self._close_all()
-        out.append(message_stop_event(self.message_id, self.status or "incomplete"))
+        out.append(self.terminal(message_stop_event(self.message_id,
+                                                    self.status or "incomplete")))
         return out
 
     def _close_all(self) -> list[Event]:
