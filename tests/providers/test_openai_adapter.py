@@ -245,6 +245,23 @@ def test_responses_stream_helper_gives_the_same_events() -> None:
     assert shape(events) == shape(convert_sync("openai_responses.sse"))
 
 
+@pytest.mark.parametrize(("name", "api"), [("openai_chat_tools_usage.sse", "chat"),
+                                         ("openai_responses.sse", "responses")])
+def test_async_stream_helpers_give_the_same_events(name: str, api: str) -> None:
+    # AsyncChatCompletionStream / AsyncResponseStream yield helper events beside the
+    # raw ones: each raw one is converted once.
+    async def main() -> list[fe.Event]:
+        client = openai_client(Served(messages(name)), is_async=True)
+        if api == "chat":
+            manager = client.chat.completions.stream(**CHAT_ARGS)
+        else:
+            manager = client.responses.stream(**RESPONSES_ARGS)
+        async with manager as stream:
+            return [ev async for ev in adapter.aconvert(stream)]
+
+    assert shape(asyncio.run(main())) == shape(convert_sync(name))
+
+
 def test_an_empty_stream_gives_no_events() -> None:
     assert list(adapter.convert(iter(()))) == []
 
