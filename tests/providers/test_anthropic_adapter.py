@@ -156,6 +156,16 @@ def test_error_mid_stream_ends_convert_with_an_error_event(run: Any, helper: boo
     ]
 
 
+def test_the_error_keeps_the_request_id() -> None:
+    chunks = messages("anthropic_error.sse")
+    chunks[-1] = chunks[-1].replace(b'"message":"Overloaded"}}', b'"message":"Overloaded"},'
+                                    b'"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}')
+    client = anthropic_client(Served(chunks))
+    events = list(adapter.convert(client.messages.create(**ANTHROPIC_ARGS, stream=True)))
+    assert events[-1].data == {"error": "Overloaded", "error_type": "overloaded_error",
+                               "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"}
+
+
 def test_pump_sends_the_error_closes_and_reraises(stream_cls: Any) -> None:
     client = anthropic_client(Served(messages("anthropic_error.sse")))
     stream = stream_cls(16)

@@ -144,7 +144,9 @@ def error_from_exception(exc: BaseException) -> Event:
     named by its class.
     """
     body = getattr(exc, "body", None)
+    outer: dict[str, Any] = {}
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        outer = body  # Anthropic's envelope: its request_id, when given, is kept too
         body = body["error"]
     message = error_type = None
     if isinstance(body, dict):
@@ -157,8 +159,8 @@ def error_from_exception(exc: BaseException) -> Event:
     ev = error_event(str(message), error_type=error_type)
     if isinstance(body, dict):
         # The rest of the provider's error object (OpenAI's code beside its type, the
-        # param at fault, ...), under its own names.
-        for key, value in body.items():
+        # param at fault, Anthropic's request_id, ...), under its own names.
+        for key, value in (*body.items(), *outer.items()):
             if value is not None and value != error_type and key not in _ERROR_OWN_KEYS:
                 ev.data[key] = dump(value)
     return ev
