@@ -375,3 +375,27 @@ def test_chat_server_fields_reasoning_details_and_matched_stop_string(run: Any) 
     assert text_of(events) == "42"
     assert events[-1].data == {"message_id": "gen-1733000500-OR1", "stop_reason": "stop",
                                "stop_sequence": "</answer>"}
+
+
+@pytest.mark.parametrize("run", RUN)
+def test_responses_items_that_arrive_whole_are_not_lost(run: Any) -> None:
+    # A compatible server may send an item only in output_item.done (no deltas, no
+    # content_part events, even no output_item.added): its reasoning summary and text,
+    # the call's arguments and the message's text and citations come from the item.
+    events = run("openai_responses_whole_items.sse")
+    check_invariants(events)
+    thinking = [ev.data for ev in events if ev.type is T.THINKING]
+    assert thinking == [
+        {"thinking": "Look it up.", "index": 0, "summary_index": 0},
+        {"thinking": "Then answer.", "index": 0, "summary_index": 1},
+        {"thinking": "The user asks about Paris.", "index": 0},
+        {"thinking": "", "index": 0, "signature": "gAAAAABo-whole"},
+    ]
+    starts = [ev.data for ev in events if ev.type is T.CONTENT_START]
+    assert starts[1] == {"index": 1, "block_type": "tool_use", "tool_use_id": "call_whole01",
+                         "name": "get_weather", "item_id": "fc_whole01"}
+    assert tool_arguments(events) == {1: {"city": "Paris"}}
+    assert text_of(events) == "It is sunny in Paris."
+    (citation,) = [ev.data["citation"] for ev in events if "citation" in ev.data]
+    assert citation["url"] == "https://example.com/paris"
+

@@ -330,6 +330,8 @@ class ResponsesConverter(TypedConverter):
         self.next_index = 0
         self.blocks: dict[tuple[Any, ...], int] = {}
         self.args_seen: set[int] = set()  # tool blocks that got argument deltas
+        self.reasoning_seen: set[int] = set()  # reasoning blocks that got deltas
+        self.parts_seen: set[int] = set()  # output indices of messages that had parts
         super().__init__({
             "response.output_text.delta": self._text_delta,  # first: one per token
             "response.reasoning_summary_text.delta": self._reasoning_delta,
@@ -448,15 +450,33 @@ class ResponsesConverter(TypedConverter):
 
     def _item_done(self, ev: Any) -> list[Event]:
         item = ev.item
+        kind = item.type
         out: list[Event] = []
-        index = self.blocks.pop(("item", ev.output_index), None)
-        if index is None:
-            # A message item: its parts were the blocks; close any left open.
+        if kind == "message":
+            if ev.output_index not in self.parts_seen:
+                # No content_part events came (some compatible servers send the item
+                # whole): its parts are the blocks, opened and closed here.
+                for content_index, part in enumerate(getattr(item, "content", None) or ()):
+                    out.extend(self._open_part(ev.output_index, content_index,
+                                               getattr(item, "id", None), part))
+            # Its parts were the blocks: close any left open.
             for key in [k for k in self.blocks if k[0] == "part" and k[1] == ev.output_index]:
                 out.append(content_end_event(self.blocks.pop(key)))
             return out
-        kind = item.type
+        if ("item", ev.output_index) not in self.blocks:
+            out.extend(self._item_added(ev))  # done without added: open it now
+        index = self.blocks.pop(("item", ev.output_index))
         if kind == "reasoning":
+            if index not in self.reasoning_seen:  # no deltas came: the text is here
+                for i, summary in enumerate(getattr(item, "summary", None) or ()):
+                    if summary.text:
+                        thinking = thinking_event(summary.text, index=index)
+                        thinking.data["summary_index"] = i
+                        out.append(thinking)
+                for content in getattr(item, "content", None) or ():
+                    if content.text:
+                        out.append(thinking_event(content.text, index=index))
+            self.reasoning_seen.discard(index)
             encrypted = getattr(item, "encrypted_content", None)
             if encrypted:  # the reasoning's opaque state, Anthropic's signature in kind
                 out.append(thinking_event("", index=index, signature=encrypted))
@@ -472,12 +492,15 @@ class ResponsesConverter(TypedConverter):
         return out
 
     def _part_added(self, ev: Any) -> list[Event]:
-        part = ev.part
-        kind = part.type
-        if kind == "reasoning_text":
+        if ev.part.type == "reasoning_text":
             return []  # inside a reasoning item: the item is the block
-        key = ("part", ev.output_index, ev.content_index)
-        out = [self._open(key, _REFUSAL if kind == "refusal" else _TEXT, ev.item_id)]
+        return self._open_part(ev.output_index, ev.content_index, ev.item_id, ev.part)
+
+    def _open_part(self, output_index: int, content_index: int, item_id: str | None,
+                   part: Any) -> list[Event]:
+        self.parts_seen.add(output_index)
+        key = ("part", output_index, content_index)
+        out = [self._open(key, _REFUSAL if part.type == "refusal" else _TEXT, item_id)]
         index = self.blocks[key]
         text = getattr(part, "text", None) or getattr(part, "refusal", None)
         if text:
@@ -507,6 +530,7 @@ class ResponsesConverter(TypedConverter):
         return out
 
     def _part_added_for(self, ev: Any) -> list[Event]:
+        self.parts_seen.add(ev.output_index)
         kind = _REFUSAL if ev.type == "response.refusal.delta" else _TEXT
         return [self._open(("part", ev.output_index, ev.content_index), kind, ev.item_id)]
 
@@ -517,6 +541,7 @@ class ResponsesConverter(TypedConverter):
         if index is None:
             out.append(self._open(key, _THINKING, ev.item_id))
             index = self.blocks[key]
+        self.reasoning_seen.add(index)
         thinking = thinking_event(ev.delta, index=index)
         summary_index = getattr(ev, "summary_index", None)
         if summary_index is not None:
