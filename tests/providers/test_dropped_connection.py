@@ -4,7 +4,7 @@ closes the stream and re-raises what the SDK raised."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -33,15 +33,23 @@ class Dropping(Served):
             yield chunk
         raise httpx2.ReadError("connection reset by peer")
 
+    async def _async_body(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks[:4]:
+            self.pulled += 1
+            yield chunk
+        raise httpx2.ReadError("connection reset by peer")
 
-def _anthropic(served: Served) -> Any:
+
+def _anthropic(served: Served, is_async: bool = False) -> Any:
     pytest.importorskip("anthropic")
-    return anthropic_client(served).messages.create(**ANTHROPIC_ARGS, stream=True)
+    return anthropic_client(served, is_async=is_async).messages.create(**ANTHROPIC_ARGS,
+                                                                       stream=True)
 
 
-def _chat(served: Served) -> Any:
+def _chat(served: Served, is_async: bool = False) -> Any:
     pytest.importorskip("openai")
-    return openai_client(served).chat.completions.create(**CHAT_ARGS, stream=True)
+    return openai_client(served, is_async=is_async).chat.completions.create(**CHAT_ARGS,
+                                                                            stream=True)
 
 
 CASES = [
@@ -98,5 +106,39 @@ def test_pump_into_a_full_block_stream_still_delivers_the_error(
     consumer.join(timeout=60)
     assert not consumer.is_alive(), "the consumer was never released"
     assert type(info.value).__name__ == error_type
+    assert got[-1].data == {"error": message, "error_type": error_type}
+    check_invariants(got, ended_by_error=True)
+
+
+@pytest.mark.parametrize(("open_stream", "adapter", "fixture", "error_type", "message"), CASES)
+def test_apump_into_a_full_block_stream_still_delivers_the_error(
+    open_stream: Any, adapter: Any, fixture: str, error_type: str, message: str,
+    stream_cls: Any,
+) -> None:
+    import asyncio
+
+    got: list[Any] = []
+
+    async def main() -> BaseException | None:
+        stream = stream_cls(1)
+
+        async def consume() -> None:
+            async for ev in stream:
+                got.append(ev)
+                await asyncio.sleep(0.01)
+
+        consumer = asyncio.create_task(consume())
+        sdk_stream = await open_stream(Dropping(messages(fixture)), True)
+        try:
+            await adapter.apump(sdk_stream, stream)
+        except Exception as exc:
+            raised: BaseException | None = exc
+        else:
+            raised = None
+        await asyncio.wait_for(consumer, 60)  # released by the close
+        return raised
+
+    raised = asyncio.run(main())
+    assert type(raised).__name__ == error_type
     assert got[-1].data == {"error": message, "error_type": error_type}
     check_invariants(got, ended_by_error=True)
