@@ -536,12 +536,22 @@ def test_factory_keywords_become_data_keys(
     assert same.data == factory(*args).data
 
 
+def _mypy_error_lines(tmp_path: Any, program: str) -> tuple[list[str], str]:
+    """The line numbers mypy --strict reports errors on in `program`, and its output."""
+    mypy_api = pytest.importorskip("mypy.api")
+    path = tmp_path / "program.py"
+    path.write_text(program, encoding="utf-8")
+    out, _, _ = mypy_api.run(["--config-file", os.devnull, "--strict",
+                              "--follow-imports=silent",
+                              "--cache-dir", str(tmp_path / "cache"), str(path)])
+    return [line.split(":")[1] for line in out.splitlines() if ": error:" in line], out
+
+
 def test_factory_keywords_are_keyword_only_for_type_checkers(tmp_path: Any) -> None:
     # At run time they are also accepted positionally (a per-token cost, see _event.py);
     # the documented signatures are keyword-only, and mypy enforces that.
-    mypy_api = pytest.importorskip("mypy.api")
-    program = tmp_path / "kw.py"
-    program.write_text(
+    lines, out = _mypy_error_lines(
+        tmp_path,
         "import fastevents as fe\n"
         "fe.text_delta_event('hi', 0)\n"
         "fe.message_start_event('m', 'model')\n"
@@ -561,13 +571,8 @@ def test_factory_keywords_are_keyword_only_for_type_checkers(tmp_path: Any) -> N
         "fe.usage_event(1, 2, 3, cache_creation_input_tokens=1, cache_read_input_tokens=2,\n"
         "               reasoning_tokens=3)\n"
         "fe.tool_input_delta_event(0, '{}')\n",
-        encoding="utf-8",
     )
-    out, _, _ = mypy_api.run(["--config-file", os.devnull, "--follow-imports=silent",
-                              "--cache-dir", str(tmp_path / "cache"), str(program)])
-    assert [line.split(":")[1] for line in out.splitlines() if ": error:" in line] == [
-        str(n) for n in range(2, 10)
-    ], out
+    assert lines == [str(n) for n in range(2, 10)], out
 
 
 # API.md's table ("Event model, extended"): each factory's positional parameters, then
@@ -614,9 +619,8 @@ def test_factory_signatures_match_the_contract_at_run_time_and_for_type_checkers
 def test_event_types_for_type_checkers(tmp_path: Any) -> None:
     # A subclass's from_json/from_dict return the subclass; timestamp reads as a
     # datetime (an invalid event's is Go's zero time, never None) and takes None.
-    mypy_api = pytest.importorskip("mypy.api")
-    program = tmp_path / "types_.py"
-    program.write_text(
+    lines, out = _mypy_error_lines(
+        tmp_path,
         "from datetime import datetime\n"
         "import fastevents as fe\n"
         "class Mine(fe.Event):\n"
@@ -629,13 +633,8 @@ def test_event_types_for_type_checkers(tmp_path: Any) -> None:
         "ev.timestamp = None\n"
         "ev.timestamp = datetime(2024, 1, 1)\n"
         "d: Mine = fe.Event.from_json('{}')\n",
-        encoding="utf-8",
     )
-    out, _, _ = mypy_api.run(["--config-file", os.devnull, "--strict",
-                              "--follow-imports=silent",
-                              "--cache-dir", str(tmp_path / "cache"), str(program)])
-    errors = [line for line in out.splitlines() if ": error:" in line]
-    assert [line.split(":")[1] for line in errors] == ["12"], out
+    assert lines == ["12"], out
 
 
 def test_tool_input_delta_wire_form() -> None:
