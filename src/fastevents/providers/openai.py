@@ -52,9 +52,10 @@ _TEXT = "text"
 _THINKING = "thinking"
 _REFUSAL = "refusal"
 _AUDIO = "audio"
-# Fields of a delta that a choice's events carry by their own names; any other field an
-# OpenAI-compatible server adds to a choice (Azure's content_filter_results, vLLM's
-# stop_reason) rides on that choice's last event of the chunk.
+# The delta fields OpenAI-compatible servers stream reasoning in (DeepSeek's, vLLM's):
+# Thinking events.  Any other field a server adds to a delta or a choice (OpenRouter's
+# reasoning_details, Azure's content_filter_results, vLLM's stop_reason) rides on the
+# last event the chunk gave for that choice.
 _REASONING_KEYS = ("reasoning_content", "reasoning")
 
 
@@ -168,10 +169,12 @@ class ChatCompletionsConverter(Converter):
                 if delta.tool_calls:
                     for call in delta.tool_calls:
                         self._tool_piece(out, ci, call.index, call.id, call.function)
-                if delta.function_call is not None:  # the deprecated single-function form
-                    self._tool_piece(out, ci, -1, None, delta.function_call)
-                if delta.audio is not None:  # audio output: its transcript is the text
-                    self._audio_piece(out, ci, delta.audio)
+                function_call = getattr(delta, "function_call", None)
+                if function_call is not None:  # the deprecated single-function form
+                    self._tool_piece(out, ci, -1, None, function_call)
+                audio = getattr(delta, "audio", None)
+                if audio is not None:  # audio output: its transcript is the text
+                    self._audio_piece(out, ci, audio)
                 logprobs = choice.logprobs
                 if logprobs is not None and len(out) > before:
                     # Requested with logprobs=True: they belong to this chunk's token.
