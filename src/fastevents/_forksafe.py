@@ -23,7 +23,9 @@ class ForkSafe(Protocol):
     def _fork_reinit(self) -> None: ...
 
 
-_registry_lock = threading.Lock()
+# Re-entrant: the forking thread holds it across every other library's at-fork hook, and
+# such a hook may create a stream (which registers here); a plain Lock deadlocks there.
+_registry_lock = threading.RLock()
 _registry: weakref.WeakSet[ForkSafe] = weakref.WeakSet()
 _held: list[ForkSafe] = []
 
@@ -54,14 +56,16 @@ def _after_fork_in_child() -> None:
     # Every object gets fresh locks even if one of them fails; the first error is
     # re-raised at the end (os.register_at_fork reports it as unraisable).
     first: BaseException | None = None
-    for obj in _held:
+    # The registry, not only _held: an object registered by a later at-fork hook of the
+    # forking thread was not locked at the fork, and gets fresh locks all the same.
+    for obj in list(_registry):
         try:
             obj._fork_reinit()
         except BaseException as exc:
             if first is None:
                 first = exc
     _held.clear()
-    _registry_lock = threading.Lock()
+    _registry_lock = threading.RLock()
     if first is not None:
         try:
             raise first
