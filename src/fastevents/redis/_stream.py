@@ -22,7 +22,14 @@ import asyncio
 import concurrent.futures
 from collections.abc import AsyncIterator, Iterable
 
-from .._args import check_event, check_events, check_max_items, check_timeout, timeout_error
+from .._args import (
+    check_after,
+    check_event,
+    check_events,
+    check_max_items,
+    check_timeout,
+    timeout_error,
+)
 from .._errors import StreamClosed, StreamFull
 from .._event import Event
 from . import _runtime
@@ -35,7 +42,6 @@ from ._stream_sync import (
     _RECEIVER,
     _SENDER,
     RedisStreamCore,
-    _check_after,
     _decode,
     _Taken,
 )
@@ -186,7 +192,7 @@ class RedisEventStream(RedisStreamCore):
 
     def aentries(self, after: int | None = None) -> AsyncIterator[tuple[int, Event]]:
         if after is not None:
-            after = _check_after(after)
+            after = check_after(after)
         return self._aentries(after)
 
     async def _aentries(self, after: int | None) -> AsyncIterator[tuple[int, Event]]:

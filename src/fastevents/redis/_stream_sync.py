@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from redis.exceptions import RedisError
 
 from .._args import (
+    check_after,
     check_cancel,
     check_event,
     check_events,
@@ -58,14 +59,6 @@ _Taken = tuple[int, int, list[bytes]]
 def _decode(item: bytes) -> tuple[int, Event]:
     i = item.index(b" ")
     return int(item[:i]), Event.from_json(item[i + 1:])
-
-
-def _check_after(after: Any) -> int:
-    if isinstance(after, bool) or not isinstance(after, int):
-        raise TypeError(f"after must be an int, not {type(after).__name__}")
-    if after < 0:
-        raise ValueError(f"after must be >= 0, got {after}")
-    return after
 
 
 class RedisStreamCore(Stream):
@@ -432,7 +425,7 @@ class RedisStreamCore(Stream):
     # -- history ----------------------------------------------------------------------
 
     def replay(self, after: int) -> list[tuple[int, Event]]:
-        after = _check_after(after)
+        after = check_after(after)
         with translated(self._id, "replay"):
             pipe = self._backend.client.pipeline(transaction=True)
             pipe.hget(self._keys.m, "rs")
@@ -452,7 +445,7 @@ class RedisStreamCore(Stream):
 
     def entries(self, after: int | None = None) -> Iterator[tuple[int, Event]]:
         if after is not None:
-            after = _check_after(after)
+            after = check_after(after)
         return self._entries(after)
 
     def _entries(self, after: int | None) -> Iterator[tuple[int, Event]]:
