@@ -65,7 +65,7 @@ def stream_factory(backend: str, request: pytest.FixtureRequest) -> StreamFactor
     def make_local(
         buffer_size: int = 100, policy: fe.BackpressurePolicy = BLOCK, history: int = 0,
     ) -> fe.Stream:
-        return cls(buffer_size, policy, stream_id=unique("s"), history=history)  # type: ignore[misc, no-any-return]
+        return cls(buffer_size, policy, stream_id=unique("s"), history=history)  # type: ignore[misc]
 
     return make_local
 
@@ -91,7 +91,8 @@ def manager_factory(backend: str, request: pytest.FixtureRequest) -> ManagerFact
     def make_local(
         buffer_size: int = 100, policy: fe.BackpressurePolicy = BLOCK, history: int = 0,
     ) -> Any:
-        return fe.StreamManager(buffer_size, policy, stream_class=cls, history=history)
+        return fe.StreamManager(
+            buffer_size, policy, stream_class=cls, history=history)  # type: ignore[arg-type]
 
     return make_local
 
@@ -155,7 +156,7 @@ def test_invalid_events(stream_factory: StreamFactory) -> None:
     with pytest.raises(fe.InvalidEvent):
         s.send("x")  # type: ignore[arg-type]
     with pytest.raises(fe.InvalidEvent):
-        s.send(fe.Event(fe.EventType.TEXT_DELTA, {}, timestamp=None))  # type: ignore[arg-type]
+        s.send(fe.Event(fe.EventType.TEXT_DELTA, {}, timestamp=None))
     with pytest.raises(fe.InvalidEvent):
         s.send_many([ev(1), None])  # type: ignore[list-item]
     assert len(s) == 0
@@ -383,8 +384,8 @@ def test_threads_exactly_once(stream_factory: StreamFactory) -> None:
     consumers = [Bg(consume, r) for r in results]
     prods = [Bg(lambda p=p: [s.send(fe.text_delta_event(f"{p}:{i}"), timeout=10)
                              for i in range(n_per)]) for p in range(producers)]
-    for p in prods:
-        p.join(30)
+    for prod in prods:
+        prod.join(30)
     s.close()
     for c in consumers:
         c.join(30)
@@ -579,7 +580,7 @@ def test_dropped_and_instance_id(stream_factory: StreamFactory) -> None:
     assert s.send_many([ev(3), ev(4)]) == 0
     assert s.dropped == 4
     other = stream_factory(1)
-    assert isinstance(s.instance_id, str) and s.instance_id
+    assert s.instance_id
     assert s.instance_id == s.instance_id != other.instance_id
 
 
@@ -674,7 +675,7 @@ def test_send_many_stopped_by_close_carries_sent(stream_factory: StreamFactory) 
     assert bg.waiting
     s.close()
     err = bg.error()
-    assert isinstance(err, fe.StreamClosed) and err.sent == 2  # type: ignore[attr-defined]
+    assert isinstance(err, fe.StreamClosed) and err.sent == 2
     assert texts(s.receive_many(10)) == ["0", "1"]
 
 
