@@ -25,11 +25,11 @@ def _fe_threads() -> list[threading.Thread]:
 def test_lookups_keep_every_key_alive(redis_manager_factory: Callable[..., Any]) -> None:
     """A lookup is activity: it must keep the buffer and the history alive, not only the
     stream's meta (which left a 'live' stream whose events had expired)."""
-    m = redis_manager_factory(ttl=1.0, history=5)
+    m = redis_manager_factory(ttl=2.0, history=5)
     s = m.create_stream("looked-up")
     s.send_many([fe.text_delta_event("a"), fe.text_delta_event("b")])
     assert s.receive(timeout=5).data == {"text": "a"}
-    deadline = time.monotonic() + 2.5  # well past the TTL, with a lookup every 0.2 s
+    deadline = time.monotonic() + 4.5  # well past the TTL, with a lookup every 0.2 s
     while time.monotonic() < deadline:
         assert m.get_stream("looked-up") is s
         time.sleep(0.2)
@@ -40,10 +40,10 @@ def test_lookups_keep_every_key_alive(redis_manager_factory: Callable[..., Any])
 
 
 def test_get_or_create_keeps_every_key_alive(redis_manager_factory: Callable[..., Any]) -> None:
-    m = redis_manager_factory(ttl=1.0)
+    m = redis_manager_factory(ttl=2.0)
     s, _ = m.get_or_create("again")
     s.send(fe.text_delta_event("kept"))
-    deadline = time.monotonic() + 2.5
+    deadline = time.monotonic() + 4.5
     while time.monotonic() < deadline:
         assert m.get_or_create("again") == (s, False)
         time.sleep(0.2)
@@ -56,14 +56,15 @@ def test_a_waiter_keeps_a_short_ttl_stream_alive(
 ) -> None:
     """Waiting keeps the keys alive whatever the TTL (the lease beat came every 5 s, so a
     stream with a TTL under that expired under its waiter, which then waited forever)."""
-    m = redis_manager_factory(ttl=1.0, buffer_size=1)
+    # A TTL well under the 5 s lease beat; beats every TTL/4 leave a slow machine 1.5 s.
+    m = redis_manager_factory(ttl=2.0, buffer_size=1)
     s = m.create_stream("short")
     if side == "receiver":
         waiter = Bg(s.receive, timeout=20)
     else:
         s.send(fe.text_delta_event("fill"))
         waiter = Bg(s.send, fe.text_delta_event("blocked"), timeout=20)
-    time.sleep(3.0)  # three TTLs
+    time.sleep(5.0)  # two and a half TTLs
     assert waiter.waiting and not s.closed
     if side == "receiver":
         s.send(fe.text_delta_event("late"))
