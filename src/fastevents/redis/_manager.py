@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
+from .. import _forksafe
 from .._args import (
     check_buffer_size,
     check_history,
@@ -87,6 +88,9 @@ class RedisStreamManager:
         self._streams: weakref.WeakValueDictionary[str, RedisEventStream] = (
             weakref.WeakValueDictionary())
         self._lock = threading.Lock()
+        # A fork while another thread holds the lock must not leave it locked in the
+        # child (the backend renews its own connections and threads after a fork).
+        _forksafe.register(self)
 
     # -- configuration ----------------------------------------------------------------
 
@@ -124,6 +128,15 @@ class RedisStreamManager:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _fork_acquire(self) -> None:
+        self._lock.acquire()
+
+    def _fork_release(self) -> None:
+        self._lock.release()
+
+    def _fork_reinit(self) -> None:
+        self._lock = threading.Lock()
 
     # -- creation and lookup ----------------------------------------------------------
 
