@@ -117,7 +117,10 @@ class RedisStreamManager:
         )
 
     def close(self) -> None:
-        """Release the connections (the streams in Redis stay as they are)."""
+        """Release the connections and the wait thread (the streams in Redis stay as
+        they are). Callers waiting in this manager's streams, and any later call on them,
+        get a ``StreamError`` saying that the manager is closed; a second close does
+        nothing."""
         self._backend.close()
 
     def __enter__(self) -> RedisStreamManager:

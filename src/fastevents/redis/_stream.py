@@ -79,7 +79,10 @@ class RedisEventStream(RedisStreamCore):
                     finally:
                         restored.set_result(None)
 
-                cf.add_done_callback(restore)
+                if cf.done():  # not on this loop's thread: the restore is a round trip
+                    self._backend.submit(restore, cf)
+                else:
+                    cf.add_done_callback(restore)
                 try:
                     await asyncio.wrap_future(restored)
                 except BaseException:  # cancelled again: the restore still happens

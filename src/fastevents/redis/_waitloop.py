@@ -10,9 +10,13 @@ nothing happens, one command per ``block_ms``.
 No wake-up is lost: a waiter parks with the signal version its failed attempt saw
 (``sv``), and ``XREAD`` from ``0-<sv>`` returns at once if the signal has moved since.
 A waiter on a key the current read does not cover interrupts it by writing to this
-process's control key. Every few seconds the loop also leases this process's waiter
-counts to Redis (``heartbeat.lua``), so a stream someone waits on is never cleaned up
-and ``StreamInfo`` counts the waiters of every process.
+process's control key. Every few seconds (and at least every quarter of the shortest
+TTL among the waited-on streams) the loop also leases this process's waiter counts to
+Redis (``heartbeat.lua``), so a stream someone waits on is never cleaned up, its keys
+never expire under its waiters, and ``StreamInfo`` counts the waiters of every process;
+a beat that finds a stream's keys gone wakes its waiters, which then see it closed.
+``stop()`` (the manager's ``close()``) wakes every waiter with "the manager is closed"
+and ends the thread before it returns.
 """
 
 from __future__ import annotations
