@@ -115,7 +115,7 @@ def test_close_manager_wakes_waiters_and_refuses_later_use(redis_url: str) -> No
         for bg in (receiver, sender, aio):
             err = bg.error(5)
             assert isinstance(err, fe.StreamError) and "manager is closed" in str(err), err
-        assert time.monotonic() - t0 < 3
+        assert time.monotonic() - t0 < 5
         # Later use: the same clear error, sync and async, and no connection reopened.
         with pytest.raises(fe.StreamError, match="manager is closed"):
             s.send(fe.text_delta_event("after"))
