@@ -65,25 +65,36 @@ def stream_factory(backend: str, request: pytest.FixtureRequest) -> StreamFactor
     def make_local(
         buffer_size: int = 100, policy: fe.BackpressurePolicy = BLOCK, history: int = 0,
     ) -> fe.Stream:
-        kwargs: dict[str, Any] = {"stream_id": unique("s")}
-        if history:
-            kwargs["history"] = history
-        try:
-            return cls(buffer_size, policy, **kwargs)  # type: ignore[misc, no-any-return]
-        except TypeError as exc:
-            if history and "history" in str(exc):
-                pytest.skip("this in-process twin has no history yet (issue 10 branch)")
-            raise
+        return cls(buffer_size, policy, stream_id=unique("s"), history=history)  # type: ignore[misc]
 
     return make_local
 
 
-def _needs_seq(s: fe.Stream) -> None:
-    """Skip on an in-process twin built before sequence numbers landed (issue 10)."""
-    try:
-        s.last_seq  # noqa: B018
-    except (AttributeError, TypeError, NotImplementedError):
-        pytest.skip("this in-process twin has no sequence numbers yet (issue 10 branch)")
+ManagerFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def manager_factory(backend: str, request: pytest.FixtureRequest) -> ManagerFactory:
+    """``manager_factory(buffer_size=100, policy=BLOCK, history=0)``: a fresh manager of
+    the backend under test (in-process managers on the twin under test)."""
+    if backend == "redis":
+        managers = request.getfixturevalue("redis_manager_factory")
+
+        def make_redis(
+            buffer_size: int = 100, policy: fe.BackpressurePolicy = BLOCK, history: int = 0,
+        ) -> Any:
+            return managers(buffer_size, policy, history=history, socket_timeout=5.0)
+
+        return make_redis
+    cls = fe.PyEventStream if backend == "python" else fe.CEventStream
+
+    def make_local(
+        buffer_size: int = 100, policy: fe.BackpressurePolicy = BLOCK, history: int = 0,
+    ) -> Any:
+        return fe.StreamManager(
+            buffer_size, policy, stream_class=cls, history=history)  # type: ignore[arg-type]
+
+    return make_local
 
 
 in_process_only = pytest.mark.in_process_only
@@ -117,7 +128,6 @@ def test_roundtrip_in_order(stream_factory: StreamFactory) -> None:
 
 def test_is_a_stream(stream_factory: StreamFactory) -> None:
     s = stream_factory()
-    _needs_seq(s)  # fe.Stream came to the in-process twins with issue 10
     assert isinstance(s, fe.Stream)
 
 
@@ -146,7 +156,7 @@ def test_invalid_events(stream_factory: StreamFactory) -> None:
     with pytest.raises(fe.InvalidEvent):
         s.send("x")  # type: ignore[arg-type]
     with pytest.raises(fe.InvalidEvent):
-        s.send(fe.Event(fe.EventType.TEXT_DELTA, {}, timestamp=None))  # type: ignore[arg-type]
+        s.send(fe.Event(fe.EventType.TEXT_DELTA, {}, timestamp=None))
     with pytest.raises(fe.InvalidEvent):
         s.send_many([ev(1), None])  # type: ignore[list-item]
     assert len(s) == 0
@@ -374,8 +384,8 @@ def test_threads_exactly_once(stream_factory: StreamFactory) -> None:
     consumers = [Bg(consume, r) for r in results]
     prods = [Bg(lambda p=p: [s.send(fe.text_delta_event(f"{p}:{i}"), timeout=10)
                              for i in range(n_per)]) for p in range(producers)]
-    for p in prods:
-        p.join(30)
+    for prod in prods:
+        prod.join(30)
     s.close()
     for c in consumers:
         c.join(30)
@@ -390,7 +400,6 @@ def test_threads_exactly_once(stream_factory: StreamFactory) -> None:
 
 def test_refuses_copy_and_pickle(stream_factory: StreamFactory) -> None:
     s = stream_factory()
-    _needs_seq(s)  # part of the same round as sequence numbers
     with pytest.raises(TypeError):
         pickle.dumps(s)
     with pytest.raises(TypeError):
@@ -497,7 +506,6 @@ def test_async_cancel_loses_nothing(stream_factory: StreamFactory) -> None:
 
 def test_sequence_numbers(stream_factory: StreamFactory) -> None:
     s = stream_factory(10)
-    _needs_seq(s)
     assert s.last_seq == 0
     s.send(ev(0))
     s.send_many([ev(1), ev(2)])
@@ -514,7 +522,6 @@ def test_sequence_numbers(stream_factory: StreamFactory) -> None:
 
 def test_replay_and_history_lost(stream_factory: StreamFactory) -> None:
     s = stream_factory(10, history=3)
-    _needs_seq(s)
     assert s.history == 3
     s.send_many([ev(i) for i in range(5)])
     assert s.replay(0) == []  # nothing received yet
@@ -531,7 +538,6 @@ def test_replay_and_history_lost(stream_factory: StreamFactory) -> None:
 
 def test_no_history_is_lost(stream_factory: StreamFactory) -> None:
     s = stream_factory(10)
-    _needs_seq(s)
     s.send(ev(0))
     assert s.replay(0) == []
     s.receive()
@@ -542,7 +548,6 @@ def test_no_history_is_lost(stream_factory: StreamFactory) -> None:
 
 def test_entries_resume(stream_factory: StreamFactory) -> None:
     s = stream_factory(10, history=10)
-    _needs_seq(s)
     s.send_many([ev(i) for i in range(4)])
     it = s.entries()
     first = [next(it), next(it)]
@@ -555,7 +560,6 @@ def test_entries_resume(stream_factory: StreamFactory) -> None:
 
 def test_aentries(stream_factory: StreamFactory) -> None:
     s = stream_factory(10, history=5)
-    _needs_seq(s)
     s.send_many([ev(i) for i in range(3)])
     s.receive()
     s.close()
@@ -568,7 +572,6 @@ def test_aentries(stream_factory: StreamFactory) -> None:
 
 def test_dropped_and_instance_id(stream_factory: StreamFactory) -> None:
     s = stream_factory(1, DROP)
-    _needs_seq(s)
     assert s.dropped == 0
     s.send(ev(0))
     with pytest.raises(fe.StreamFull):
@@ -577,7 +580,7 @@ def test_dropped_and_instance_id(stream_factory: StreamFactory) -> None:
     assert s.send_many([ev(3), ev(4)]) == 0
     assert s.dropped == 4
     other = stream_factory(1)
-    assert isinstance(s.instance_id, str) and s.instance_id
+    assert s.instance_id
     assert s.instance_id == s.instance_id != other.instance_id
 
 
@@ -587,7 +590,6 @@ def test_dropped_and_instance_id(stream_factory: StreamFactory) -> None:
 def test_trio_roundtrip_timeout_and_cancel(stream_factory: StreamFactory) -> None:
     trio = pytest.importorskip("trio")
     s = stream_factory(2)
-    _needs_seq(s)  # trio came to the in-process twins in the same round
 
     async def main() -> list[str]:
         got: list[str] = []
@@ -637,3 +639,122 @@ def test_loops_in_several_threads_and_a_thread(stream_factory: StreamFactory) ->
     s.close()
     got = [x for c in consumers for x in c.join(30)]
     assert sorted(got, key=int) == [str(i) for i in range(n)]
+
+
+# -- closing wakes async waiters; cancelled senders --------------------------------------
+
+
+def test_close_wakes_async_waiters(stream_factory: StreamFactory) -> None:
+    s = stream_factory(1)
+    full = stream_factory(1)
+    full.send(ev(0))
+
+    async def main() -> tuple[BaseException | None, BaseException | None]:
+        receiver = asyncio.ensure_future(s.areceive(timeout=20))
+        sender = asyncio.ensure_future(full.asend(ev(1), timeout=20))
+        await asyncio.sleep(0.3)
+        assert not receiver.done() and not sender.done()
+        t0 = time.monotonic()
+        threading.Thread(target=s.close).start()  # from another thread
+        full.close()
+        done, _ = await asyncio.wait([receiver, sender], timeout=10)
+        assert len(done) == 2
+        assert time.monotonic() - t0 < 5
+        return receiver.exception(), sender.exception()
+
+    receiver_err, sender_err = asyncio.run(main())
+    assert isinstance(receiver_err, fe.StreamClosed)
+    assert isinstance(sender_err, fe.StreamClosed)
+    assert full.receive(timeout=5) == ev(0)  # buffered events stay receivable
+
+
+def test_send_many_stopped_by_close_carries_sent(stream_factory: StreamFactory) -> None:
+    s = stream_factory(2)
+    bg = Bg(s.send_many, [ev(i) for i in range(5)], timeout=20)
+    time.sleep(0.3)
+    assert bg.waiting
+    s.close()
+    err = bg.error()
+    assert isinstance(err, fe.StreamClosed) and err.sent == 2
+    assert texts(s.receive_many(10)) == ["0", "1"]
+
+
+def test_async_cancelled_senders_never_duplicate(stream_factory: StreamFactory) -> None:
+    s = stream_factory(1)
+    s.send(ev(-1))
+
+    async def main() -> None:
+        for i in range(5):  # blocked senders, cancelled while they wait
+            task = asyncio.ensure_future(s.asend(ev(i)))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+    assert s.receive(timeout=5) == ev(-1)
+    assert s.try_receive() is None and s.last_seq == 1
+
+
+# -- lifecycle through the manager -----------------------------------------------------
+
+
+def test_manager_lifecycle(manager_factory: ManagerFactory) -> None:
+    m = manager_factory(1, DROP, history=2)
+    s = m.create_stream("life")
+    assert s.history == 2 and s.buffer_size == 1 and s.stream_id == "life"
+    s.send(ev(0))
+    with pytest.raises(fe.StreamFull):
+        s.send(ev(1))
+    info = m.get_stream_info("life")
+    assert (info.current_load, info.dropped, info.is_closed) == (1, 1, False)
+    assert (info.waiting_senders, info.waiting_receivers) == (0, 0)
+    s.close()
+    # A closed stream is still found (a late consumer drains or replays it) ...
+    late = m.get_stream("life")
+    assert late.instance_id == s.instance_id and late.closed
+    assert late.receive_entry() == (1, ev(0))
+    assert late.replay(0) == [(1, ev(0))]
+    assert m.get_stream_info("life").is_closed
+    # ... until get_or_create / create_stream replace it with a new open one.
+    fresh, created = m.get_or_create("life")
+    assert created and not fresh.closed and fresh.instance_id != s.instance_id
+    assert fresh.last_seq == 0 and fresh.replay(0) == []
+    fresh.close()
+    again = m.create_stream("life")
+    assert not again.closed and again.instance_id not in (s.instance_id, fresh.instance_id)
+    assert m.get_or_create("life") == (again, False)
+    m.close_stream("life")
+    assert again.closed and "life" not in m
+    with pytest.raises(fe.StreamNotFound):
+        m.get_stream("life")
+
+
+def test_manager_counts_waiters_and_keeps_waited_streams(
+    manager_factory: ManagerFactory,
+) -> None:
+    m = manager_factory(1)
+    idle = m.create_stream("idle")
+    waited = m.create_stream("waited")
+    full = m.create_stream("full")
+    full.send(ev(0))
+    receiver = Bg(waited.receive, timeout=30)
+    sender = Bg(full.send, ev(1), timeout=30)
+    deadline = time.monotonic() + 10
+    while True:  # Redis leases the counts within a loop turn
+        counts = [(i.waiting_senders, i.waiting_receivers)
+                  for i in (m.get_stream_info("waited"), m.get_stream_info("full"))]
+        if counts == [(0, 1), (1, 0)]:
+            break
+        assert time.monotonic() < deadline, counts
+        time.sleep(0.05)
+    time.sleep(0.6)
+    # Idle longer than the threshold: only the stream nobody waits on goes.
+    assert m.cleanup_inactive(0.4) == 1
+    assert idle.closed and not waited.closed and not full.closed
+    assert sorted(m.list_streams()) == ["full", "waited"]
+    waited.send(ev(2))
+    assert receiver.join() == ev(2)
+    assert full.receive(timeout=5) == ev(0)
+    sender.join()
+    assert full.receive(timeout=5) == ev(1)

@@ -7,8 +7,10 @@ with the same message, whichever core is live.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import sys
+from datetime import timedelta
 from typing import Any
 
 from ._errors import InvalidEvent, StreamError, StreamFull
@@ -146,6 +148,30 @@ def check_after(value: Any) -> int:
     if n < 0:
         raise ValueError(f"after must be >= 0, got {n}")
     return n
+
+
+def check_stream_id(stream_id: Any) -> str:
+    """A manager's stream id: any non-empty ``str`` (both managers, one message)."""
+    if not isinstance(stream_id, str):
+        raise TypeError(f"stream ID must be a str, not {type(stream_id).__name__}")
+    if not stream_id:
+        raise ValueError("stream ID cannot be empty")
+    return stream_id
+
+
+def check_threshold(threshold: Any) -> float:
+    """``cleanup_inactive(threshold)``: seconds (a real number) or a ``timedelta``."""
+    if isinstance(threshold, timedelta):
+        return threshold.total_seconds()
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(
+            "threshold must be a number of seconds or a timedelta, "
+            f"not {type(threshold).__name__}"
+        )
+    seconds = float(threshold)
+    if math.isnan(seconds):
+        raise ValueError("threshold cannot be NaN")
+    return seconds
 
 
 def refuse_copy(obj: object) -> TypeError:

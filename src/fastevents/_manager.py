@@ -23,8 +23,6 @@ drain or replay it) until then, and looking it up is not activity.
 
 from __future__ import annotations
 
-import math
-import numbers
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +30,14 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn, SupportsIndex
 
 from . import _forksafe
-from ._args import check_buffer_size, check_history, check_policy, refuse_copy
+from ._args import (
+    check_buffer_size,
+    check_history,
+    check_policy,
+    check_stream_id,
+    check_threshold,
+    refuse_copy,
+)
 from ._errors import StreamClosed, StreamExists, StreamNotFound
 from ._types import BackpressurePolicy
 
@@ -60,28 +65,6 @@ class StreamInfo:
     #: Senders / receivers (threads and tasks) waiting on the stream right now.
     waiting_senders: int = 0
     waiting_receivers: int = 0
-
-
-def _check_id(stream_id: Any) -> str:
-    if not isinstance(stream_id, str):
-        raise TypeError(f"stream ID must be a str, not {type(stream_id).__name__}")
-    if not stream_id:
-        raise ValueError("stream ID cannot be empty")
-    return stream_id
-
-
-def _check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, timedelta):
-        return threshold.total_seconds()
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise TypeError(
-            "threshold must be a number of seconds or a timedelta, "
-            f"not {type(threshold).__name__}"
-        )
-    seconds = float(threshold)
-    if math.isnan(seconds):
-        raise ValueError("threshold cannot be NaN")
-    return seconds
 
 
 def _close_quietly(stream: EventStream) -> None:
@@ -229,11 +212,11 @@ class StreamManager:
 
     def create_stream(self, stream_id: str) -> EventStream:
         """Create a stream; ``StreamExists`` if ``stream_id`` is taken."""
-        return self._obtain(_check_id(stream_id), "create", exist_ok=False)[0]
+        return self._obtain(check_stream_id(stream_id), "create", exist_ok=False)[0]
 
     def get_or_create(self, stream_id: str) -> tuple[EventStream, bool]:
         """Return ``(stream, created)``; concurrent callers for one id share one stream."""
-        return self._obtain(_check_id(stream_id), "get_or_create", exist_ok=True)
+        return self._obtain(check_stream_id(stream_id), "get_or_create", exist_ok=True)
 
     def get_stream(self, stream_id: str) -> EventStream:
         """Return the stream; ``StreamNotFound`` if there is none with that id.
@@ -241,7 +224,7 @@ class StreamManager:
         A closed stream is still returned (so a late consumer can drain or replay it)
         until ``get_or_create`` / ``create_stream`` replace it; that lookup is not activity.
         """
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         with self._lock:
             stream = self._streams.get(stream_id)
             if stream is None:
@@ -256,7 +239,7 @@ class StreamManager:
 
     def close_stream(self, stream_id: str) -> None:
         """Close the stream (even if already closed) and forget it."""
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         with self._lock:
             stream = self._streams.pop(stream_id, None)
             if stream is None:
@@ -280,7 +263,7 @@ class StreamManager:
         active when it is looked up, sent to or received from, and while a sender or a
         receiver waits on it.
         """
-        seconds = _check_threshold(threshold)
+        seconds = check_threshold(threshold)
         if seconds <= 0:
             return 0
         with self._lock:
@@ -352,7 +335,7 @@ class StreamManager:
 
     def get_stream_info(self, stream_id: str) -> StreamInfo:
         """A snapshot of one stream; ``StreamNotFound`` if unknown. Not activity."""
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         with self._lock:
             stream = self._streams.get(stream_id)
         if stream is None:

@@ -34,3 +34,47 @@ def test_child_uses_inherited_stream(redis_manager: RedisStreamManager) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert s.receive(timeout=5).data == {"text": "from child"}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="needs fork")
+def test_fork_while_another_thread_holds_the_managers_lock(
+    redis_manager: RedisStreamManager,
+) -> None:
+    """The manager's lock, held by a thread at the fork, is usable in the child."""
+    import threading
+    import time
+
+    s = redis_manager.create_stream("forklock")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with redis_manager._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    threading.Timer(0.3, release.set).start()  # the fork waits for it, then proceeds
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            import signal
+
+            signal.alarm(20)  # a child stuck on the lock dies instead of hanging the test
+            assert redis_manager.get_stream("forklock").instance_id == s.instance_id
+            code = 0
+        finally:
+            os._exit(code)
+    holder.join(10)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        assert time.monotonic() < deadline, "the child hung"
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0

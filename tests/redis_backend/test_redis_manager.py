@@ -18,7 +18,6 @@ import redis
 import fastevents as fe
 from _bg import Bg
 from fastevents.redis import RedisEventStream, RedisStreamManager
-from fastevents.redis._manager import _INFO_FIELDS
 
 
 def test_import_fastevents_does_not_import_redis() -> None:
@@ -150,24 +149,23 @@ def test_cleanup_inactive_counts_every_process(
     idle = one.create_stream("idle")
     busy = one.create_stream("busy")
     waited = one.create_stream("waited")
-    time.sleep(0.6)
+    receiver = Bg(waited.receive, timeout=30)
+    _until_waiting(two, "waited", 1)  # its lease is in Redis, seen by the other manager
+    time.sleep(2.0)
     two.get_stream("busy").send(fe.text_delta_event("x"))  # activity from elsewhere
-    receiver = Bg(waited.receive, timeout=15)
-    time.sleep(0.3)
     assert two.cleanup_inactive(0) == 0
     assert two.cleanup_inactive(-1) == 0
-    assert two.cleanup_inactive(timedelta(seconds=0.4)) == 1
+    # Idle ~2 s: "idle" goes; "busy" was just active, "waited" is waited on.
+    assert two.cleanup_inactive(timedelta(seconds=1.5)) == 1
     assert idle.closed and not busy.closed and not waited.closed
     assert sorted(one.list_streams()) == ["busy", "waited"]
     info = one.get_stream_info("waited")
-    if "waiting_receivers" in _INFO_FIELDS:  # StreamInfo's issue-10 fields
-        assert info.waiting_receivers == 1  # type: ignore[attr-defined]
+    assert info.waiting_receivers == 1 and info.waiting_senders == 0
     waited.send(fe.text_delta_event("y"))
     receiver.join()
-    receiver = Bg(busy.receive_many, 5, timeout=15)
-    time.sleep(0.2)
-    assert [e.data["text"] for e in receiver.join()] == ["x"]
-    receiver = Bg(busy.receive, timeout=15)
+    assert [e.data["text"] for e in busy.receive_many(5, timeout=15)] == ["x"]
+    receiver = Bg(busy.receive, timeout=30)
+    _until_waiting(two, "busy", 1)
     time.sleep(1.0)
     assert two.cleanup_inactive(0.5) == 1  # only "waited" is idle and unwaited now
     assert not busy.closed
@@ -175,18 +173,28 @@ def test_cleanup_inactive_counts_every_process(
     assert isinstance(receiver.error(), fe.StreamClosed)
 
 
+def _until_waiting(m: RedisStreamManager, stream_id: str, receivers: int) -> None:
+    """Until Redis counts ``receivers`` waiting on the stream (a loop turn, or a slow one)."""
+    deadline = time.monotonic() + 10
+    while m.get_stream_info(stream_id).waiting_receivers != receivers:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_ttl_expiry(redis_manager_factory: Callable[..., Any]) -> None:
-    m = redis_manager_factory(ttl=0.5)
+    m = redis_manager_factory(ttl=1.0)
     s = m.create_stream("short")
     s.send(fe.text_delta_event("x"))
-    time.sleep(0.3)
+    time.sleep(0.6)
     s.send(fe.text_delta_event("y"))  # activity refreshes the keys' TTL
-    time.sleep(0.3)
+    time.sleep(0.6)  # past the first TTL, well inside the refreshed one
     assert len(s) == 2
-    time.sleep(1.0)
     client = redis.Redis.from_url(m._backend.url)
-    try:
-        assert client.keys(f"{m.namespace}:{{*") == []
+    try:  # nothing touches it now: gone a TTL later (len() is not activity)
+        deadline = time.monotonic() + 10
+        while client.keys(f"{m.namespace}:{{*"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
     finally:
         client.close()
     assert "short" not in m and m.list_streams() == []
@@ -243,6 +251,7 @@ def test_cleanup_from_another_process(redis_manager: RedisStreamManager, redis_u
     waited = redis_manager.create_stream("waited")
     idle.send(fe.text_delta_event("left behind"))
     receiver = Bg(waited.receive, timeout=30)
+    _until_waiting(redis_manager, "waited", 1)
     time.sleep(0.8)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1) as pool:

@@ -39,6 +39,27 @@ NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class ManagerClosed(redis.exceptions.RedisError):
+    """Raised by a closed manager's pool instead of opening a connection again."""
+
+
+class _Pool(redis.BlockingConnectionPool):
+    """The scripts' pool; once its manager is closed it hands out no connection, and
+    closes those that calls still in flight give back (no connection outlives close())."""
+
+    refuse = False
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if self.refuse:
+            raise ManagerClosed("the manager is closed")
+        return super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def release(self, connection: Any) -> None:
+        super().release(connection)  # type: ignore[no-untyped-call]
+        if self.refuse:
+            connection.disconnect()
+
+
 def unavailable(exc: BaseException, stream_id: str | None, op: str) -> RedisUnavailable:
     err = RedisUnavailable(str(exc) or type(exc).__name__, stream_id=stream_id, op=op)
     err.__cause__ = exc
@@ -49,6 +70,8 @@ def translate(exc: redis.exceptions.RedisError, stream_id: str | None, op: str) 
     """redis-py's error as a fastevents error (raise it ``from exc``)."""
     if isinstance(exc, NETWORK_ERRORS):
         return unavailable(exc, stream_id, op)
+    if isinstance(exc, ManagerClosed):
+        return StreamError(str(exc), stream_id=stream_id, op=op)
     return StreamError(f"redis: {exc}", stream_id=stream_id, op=op)
 
 
@@ -81,7 +104,7 @@ class Backend:
     def _setup(self) -> None:
         # No retries: a retried script could run twice (a send accepted twice).
         # The pool blocks for a free connection at most socket_timeout, then raises.
-        self.pool = redis.BlockingConnectionPool.from_url(
+        self.pool = _Pool.from_url(
             self.url,
             max_connections=self.max_connections,
             timeout=self.socket_timeout,
@@ -117,6 +140,14 @@ class Backend:
 
     def submit(self, fn: Callable[..., _T], *args: Any) -> concurrent.futures.Future[_T]:
         """Run ``fn`` on a worker thread (asyncio callers' script calls)."""
+        if self._closed:
+            # No thread after close(): ``fn`` fails at once on the closed pool.
+            done: concurrent.futures.Future[_T] = concurrent.futures.Future()
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:
+                done.set_exception(exc)
+            return done
         executor = self._executor
         if executor is None:
             with self._executor_lock:
@@ -132,10 +163,17 @@ class Backend:
         if self._closed:
             return
         self._closed = True
-        self.waits.stop()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-        self.pool.disconnect()
+        self.pool.refuse = True
+        self.waits.stop()  # wakes the waiters ("the manager is closed"), ends its thread
+        with self._executor_lock:
+            if self._executor is not None:
+                # Idle workers end now; a call in flight finishes, then its thread ends.
+                self._executor.shutdown(wait=False)
+        # Idle connections now; those in use are closed as their calls give them back.
+        try:
+            self.pool.disconnect(inuse_connections=False)
+        except TypeError:  # redis-py 5.0's blocking pool: all of them
+            self.pool.disconnect()
 
     def _after_fork(self) -> None:
         # The child has none of the parent's threads, and must not share its sockets.

@@ -9,10 +9,8 @@ pruned of names whose keys expired, and disappears with its last name.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
-import operator
 import secrets
 import threading
 import time
@@ -21,7 +19,14 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
-from .._args import check_buffer_size, check_policy
+from .. import _forksafe
+from .._args import (
+    check_buffer_size,
+    check_history,
+    check_policy,
+    check_stream_id,
+    check_threshold,
+)
 from .._errors import StreamExists, StreamNotFound
 from .._manager import StreamInfo
 from .._types import BackpressurePolicy
@@ -31,29 +36,10 @@ from ._stream import RedisEventStream
 
 __all__ = ["RedisStreamManager"]
 
-_INFO_FIELDS = frozenset(f.name for f in dataclasses.fields(StreamInfo))
-
-
-def _check_id(stream_id: Any) -> str:
-    if not isinstance(stream_id, str):
-        raise TypeError(f"stream ID must be a str, not {type(stream_id).__name__}")
-    if not stream_id:
-        raise ValueError("stream ID cannot be empty")
-    return stream_id
-
 
 def _member(stream_id: str) -> bytes:
     """A name as the index stores it (any str, lone surrogates too)."""
     return stream_id.encode("utf-8", "surrogatepass")
-
-
-def _check_history(value: Any) -> int:
-    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
-        raise TypeError(f"history must be an int, not {type(value).__name__}")
-    n = operator.index(value)
-    if n < 0:
-        raise ValueError(f"history must be >= 0, got {n}")
-    return n
 
 
 def _check_seconds(name: str, value: Any) -> float:
@@ -63,25 +49,6 @@ def _check_seconds(name: str, value: Any) -> float:
     if math.isnan(seconds) or math.isinf(seconds) or seconds <= 0:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return seconds
-
-
-def _check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, timedelta):
-        return threshold.total_seconds()
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise TypeError(
-            "threshold must be a number of seconds or a timedelta, "
-            f"not {type(threshold).__name__}"
-        )
-    seconds = float(threshold)
-    if math.isnan(seconds):
-        raise ValueError("threshold cannot be NaN")
-    return seconds
-
-
-def _make_info(**fields: Any) -> StreamInfo:
-    # StreamInfo grows fields (dropped, waiting_*) in this round; pass what it has.
-    return StreamInfo(**{k: v for k, v in fields.items() if k in _INFO_FIELDS})
 
 
 class RedisStreamManager:
@@ -103,7 +70,7 @@ class RedisStreamManager:
             raise TypeError(f"url must be a str, not {type(url).__name__}")
         self._buffer_size = check_buffer_size(buffer_size)
         self._policy = check_policy(policy)
-        self._history = _check_history(history)
+        self._history = check_history(history)
         self._namespace = check_namespace(namespace)
         self._ttl_ms = max(1, int(_check_seconds("ttl", ttl) * 1000))
         timeout = _check_seconds("socket_timeout", socket_timeout)
@@ -121,6 +88,9 @@ class RedisStreamManager:
         self._streams: weakref.WeakValueDictionary[str, RedisEventStream] = (
             weakref.WeakValueDictionary())
         self._lock = threading.Lock()
+        # A fork while another thread holds the lock must not leave it locked in the
+        # child (the backend renews its own connections and threads after a fork).
+        _forksafe.register(self)
 
     # -- configuration ----------------------------------------------------------------
 
@@ -147,7 +117,10 @@ class RedisStreamManager:
         )
 
     def close(self) -> None:
-        """Release the connections (the streams in Redis stay as they are)."""
+        """Release the connections and the wait thread (the streams in Redis stay as
+        they are). Callers waiting in this manager's streams, and any later call on them,
+        get a ``StreamError`` saying that the manager is closed; a second close does
+        nothing."""
         self._backend.close()
 
     def __enter__(self) -> RedisStreamManager:
@@ -158,6 +131,15 @@ class RedisStreamManager:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _fork_acquire(self) -> None:
+        self._lock.acquire()
+
+    def _fork_release(self) -> None:
+        self._lock.release()
+
+    def _fork_reinit(self) -> None:
+        self._lock = threading.Lock()
 
     # -- creation and lookup ----------------------------------------------------------
 
@@ -195,11 +177,11 @@ class RedisStreamManager:
 
     def create_stream(self, stream_id: str) -> RedisEventStream:
         """Create a stream (replacing a closed one); ``StreamExists`` if an open one has the id."""
-        return self._obtain(_check_id(stream_id), "create", "create")[0]
+        return self._obtain(check_stream_id(stream_id), "create", "create")[0]
 
     def get_or_create(self, stream_id: str) -> tuple[RedisEventStream, bool]:
         """``(stream, created)``; many processes at once create one stream."""
-        return self._obtain(_check_id(stream_id), "get_or_create", "get_or_create")
+        return self._obtain(check_stream_id(stream_id), "get_or_create", "get_or_create")
 
     def _lookup(self, stream_id: str, op: str, touch: bool) -> list[Any]:
         prefix = name_prefix(self._namespace, stream_id)
@@ -209,7 +191,7 @@ class RedisStreamManager:
 
     def get_stream(self, stream_id: str) -> RedisEventStream:
         """The stream (closed ones too, until replaced or cleaned up); else ``StreamNotFound``."""
-        res = self._lookup(_check_id(stream_id), "get", touch=True)
+        res = self._lookup(check_stream_id(stream_id), "get", touch=True)
         if not res:
             raise StreamNotFound(stream_id=stream_id, op="get")
         return self._stream(stream_id, res[0].decode(), int(res[2]), int(res[4]))
@@ -223,7 +205,7 @@ class RedisStreamManager:
 
     def close_stream(self, stream_id: str) -> None:
         """Close the stream (even if already closed) and remove its name."""
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         res = self._lookup(stream_id, "close", touch=False)
         if not res:
             raise StreamNotFound(stream_id=stream_id, op="close")
@@ -249,7 +231,7 @@ class RedisStreamManager:
 
     def cleanup_inactive(self, threshold: float | timedelta) -> int:
         """Close and remove streams idle longer than ``threshold`` in every process."""
-        seconds = _check_threshold(threshold)
+        seconds = check_threshold(threshold)
         if seconds <= 0:
             return 0
         names = self._names()
@@ -314,7 +296,7 @@ class RedisStreamManager:
         _, closed, bs, _, _, length, act, dropped, ws, wr, now = (
             res[0], *(int(x) for x in res[1:]))
         age = max(0, now - act) / 1000.0
-        return _make_info(
+        return StreamInfo(
             id=stream_id, buffer_size=bs, current_load=length, is_closed=bool(closed),
             last_activity=datetime.now(timezone.utc) - timedelta(seconds=age),
             dropped=dropped, waiting_senders=ws, waiting_receivers=wr,
@@ -322,7 +304,7 @@ class RedisStreamManager:
 
     def get_stream_info(self, stream_id: str) -> StreamInfo:
         """A snapshot of one stream (not activity); ``StreamNotFound`` if unknown."""
-        res = self._lookup(_check_id(stream_id), "info", touch=False)
+        res = self._lookup(check_stream_id(stream_id), "info", touch=False)
         if not res:
             raise StreamNotFound(stream_id=stream_id, op="info")
         return self._info(stream_id, res)

@@ -22,20 +22,24 @@ import asyncio
 import concurrent.futures
 from collections.abc import AsyncIterator, Iterable
 
-from .._args import check_event, check_events, check_max_items, check_timeout, timeout_error
-from .._errors import StreamClosed, StreamFull
+from .._args import (
+    check_after,
+    check_event,
+    check_events,
+    check_max_items,
+    check_timeout,
+    timeout_error,
+)
+from .._errors import StreamClosed
 from .._event import Event
 from . import _runtime
 from ._backend import NETWORK_ERRORS, unavailable
 from ._stream_sync import (
-    _CLOSED,
-    _FULL_DROPPED,
-    _GONE,
-    _OK,
     _RECEIVER,
     _SENDER,
+    _STOP,
+    _WAIT,
     RedisStreamCore,
-    _check_after,
     _decode,
     _Taken,
 )
@@ -75,7 +79,10 @@ class RedisEventStream(RedisStreamCore):
                     finally:
                         restored.set_result(None)
 
-                cf.add_done_callback(restore)
+                if cf.done():  # not on this loop's thread: the restore is a round trip
+                    self._backend.submit(restore, cf)
+                else:
+                    cf.add_done_callback(restore)
                 try:
                     await asyncio.wrap_future(restored)
                 except BaseException:  # cancelled again: the restore still happens
@@ -108,20 +115,16 @@ class RedisEventStream(RedisStreamCore):
         t = check_timeout(timeout)
         batch = [self._json(event, "send")]
         code, _, sv = await self._asend_call("first", batch)
-        if code == _OK:
+        if self._send_done(code, "send"):
             return
         rt = _runtime.current()
         deadline = None if t is None else rt.time() + t
         while True:
-            if code in (_CLOSED, _GONE):
-                raise self._error(StreamClosed, "send")
-            if code == _FULL_DROPPED:
-                raise self._error(StreamFull, "send")
             if deadline is not None and rt.time() >= deadline:
                 raise timeout_error(self._id, "send")
             await self._await(rt, sv, _SENDER, deadline, "send")
             code, _, sv = await self._asend_call("block", batch)
-            if code == _OK:
+            if self._send_done(code, "send"):
                 return
 
     async def asend_many(self, events: Iterable[Event], *, timeout: float | None = None) -> int:
@@ -135,20 +138,14 @@ class RedisEventStream(RedisStreamCore):
         while sent < len(docs):
             code, n, sv = await self._asend_call(mode, docs[sent:])
             sent += n
-            if code == _OK:
-                continue
-            if code in (_CLOSED, _GONE):
-                raise self._closed_error("send_many", sent)
-            if code == _FULL_DROPPED:
+            step = self._batch_step(code, n, sent, len(docs) - sent + n)
+            if step == _STOP:
                 break
             mode = "block"
-            if n > 0 and n == min(len(docs) - (sent - n), self._bs):
-                continue
-            if deadline is not None and rt.time() >= deadline:
-                err = timeout_error(self._id, "send_many")
-                err.sent = sent  # type: ignore[attr-defined]
-                raise err
-            await self._await(rt, sv, _SENDER, deadline, "send_many")
+            if step == _WAIT:
+                if deadline is not None and rt.time() >= deadline:
+                    raise self._batch_timeout(sent)
+                await self._await(rt, sv, _SENDER, deadline, "send_many")
         return sent
 
     async def _areceive_items(self, max_items: int, timeout: float | None, op: str) -> list[bytes]:
@@ -156,16 +153,10 @@ class RedisEventStream(RedisStreamCore):
         deadline = None
         while True:
             code, sv, items = await self._atake(max_items, op)
-            if code == _OK:
-                return items
-            if code in (_CLOSED, _GONE):
-                return []
-            if timeout is not None:
-                now = rt.time()
-                if deadline is None:
-                    deadline = now + timeout
-                if now >= deadline:
-                    raise timeout_error(self._id, op)
+            got = self._received(code, items)
+            if got is not None:
+                return got
+            deadline = self._receive_deadline(deadline, timeout, rt.time(), op)
             await self._await(rt, sv, _RECEIVER, deadline, op)
 
     async def areceive_entry(self, *, timeout: float | None = None) -> tuple[int, Event]:
@@ -186,7 +177,7 @@ class RedisEventStream(RedisStreamCore):
 
     def aentries(self, after: int | None = None) -> AsyncIterator[tuple[int, Event]]:
         if after is not None:
-            after = _check_after(after)
+            after = check_after(after)
         return self._aentries(after)
 
     async def _aentries(self, after: int | None) -> AsyncIterator[tuple[int, Event]]:

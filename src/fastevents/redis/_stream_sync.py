@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from redis.exceptions import RedisError
 
 from .._args import (
+    check_after,
     check_cancel,
     check_event,
     check_events,
@@ -49,6 +50,8 @@ __all__ = ["RedisStreamCore"]
 # Script result codes (see the scripts' headers).
 _OK, _CLOSED, _FULL_WAIT, _GONE, _FULL_DROPPED = 0, 1, 2, 3, 4
 _EMPTY, _ABANDONED = 2, 4
+# What send_many does after one call (_batch_step).
+_AGAIN, _WAIT, _STOP = 0, 1, 2
 _SENDER, _RECEIVER = 0, 1
 _MAIN = threading.main_thread()
 
@@ -58,14 +61,6 @@ _Taken = tuple[int, int, list[bytes]]
 def _decode(item: bytes) -> tuple[int, Event]:
     i = item.index(b" ")
     return int(item[:i]), Event.from_json(item[i + 1:])
-
-
-def _check_after(after: Any) -> int:
-    if isinstance(after, bool) or not isinstance(after, int):
-        raise TypeError(f"after must be an int, not {type(after).__name__}")
-    if after < 0:
-        raise ValueError(f"after must be >= 0, got {after}")
-    return after
 
 
 class RedisStreamCore(Stream):
@@ -316,6 +311,35 @@ class RedisStreamCore(Stream):
         err.sent = sent
         return err
 
+    def _send_done(self, code: int, op: str) -> bool:
+        """After one send attempt: True when it went in, False to wait for room; raises
+        when it cannot wait (closed, expired, refused under ``DROP``)."""
+        if code == _OK:
+            return True
+        if code in (_CLOSED, _GONE):
+            raise self._error(StreamClosed, op)
+        if code == _FULL_DROPPED:
+            raise self._error(StreamFull, op)
+        return False
+
+    def _batch_step(self, code: int, n: int, sent: int, remaining: int) -> int:
+        """After one ``send_many`` call that took ``n`` of ``remaining`` events (``sent``
+        in all now): call again at once, wait for room, or stop (the rest was refused)."""
+        if code == _OK:
+            return _AGAIN
+        if code in (_CLOSED, _GONE):
+            raise self._closed_error("send_many", sent)
+        if code == _FULL_DROPPED:
+            return _STOP
+        if n > 0 and n == min(remaining, self._bs):
+            return _AGAIN  # a full chunk went in: there may be room for the next one
+        return _WAIT
+
+    def _batch_timeout(self, sent: int) -> TimeoutError:
+        err = timeout_error(self._id, "send_many")
+        err.sent = sent  # type: ignore[attr-defined]
+        return err
+
     def send(
         self, event: Event, *, timeout: float | None = None,
         cancel: threading.Event | None = None,
@@ -325,21 +349,17 @@ class RedisStreamCore(Stream):
         check_cancel(cancel)
         batch = [self._json(event, "send")]
         code, _, sv = self._send_call("first", batch)
-        if code == _OK:
+        if self._send_done(code, "send"):
             return
         deadline = None if t is None else time.monotonic() + t
         while True:
-            if code in (_CLOSED, _GONE):
-                raise self._error(StreamClosed, "send")
-            if code == _FULL_DROPPED:
-                raise self._error(StreamFull, "send")
             if deadline is not None and time.monotonic() >= deadline:
                 raise timeout_error(self._id, "send")
             if cancel is not None and cancel.is_set():
                 raise self._error(Cancelled, "send")
             self._wait(sv, _SENDER, deadline, cancel, "send")
             code, _, sv = self._send_call("block", batch)
-            if code == _OK:
+            if self._send_done(code, "send"):
                 return
 
     def try_send(self, event: Event) -> bool:
@@ -359,23 +379,39 @@ class RedisStreamCore(Stream):
         while sent < len(docs):
             code, n, sv = self._send_call(mode, docs[sent:])
             sent += n
-            if code == _OK:
-                continue
-            if code in (_CLOSED, _GONE):
-                raise self._closed_error("send_many", sent)
-            if code == _FULL_DROPPED:
+            step = self._batch_step(code, n, sent, len(docs) - sent + n)
+            if step == _STOP:
                 break
             mode = "block"
-            if n > 0 and n == min(len(docs) - (sent - n), self._bs):
-                continue  # a full chunk went in: there may be room for the next one
-            if deadline is not None and time.monotonic() >= deadline:
-                err = timeout_error(self._id, "send_many")
-                err.sent = sent  # type: ignore[attr-defined]
-                raise err
-            self._wait(sv, _SENDER, deadline, None, "send_many")
+            if step == _WAIT:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise self._batch_timeout(sent)
+                self._wait(sv, _SENDER, deadline, None, "send_many")
         return sent
 
     # -- receiving --------------------------------------------------------------------
+
+    def _received(self, code: int, items: list[bytes]) -> list[bytes] | None:
+        """One receive attempt's outcome: the items, ``[]`` once drained (or expired),
+        ``None`` to wait (or, for an abandoned token, to try again)."""
+        if code == _OK:
+            return items
+        if code in (_CLOSED, _GONE):
+            return []
+        return None
+
+    def _receive_deadline(
+        self, deadline: float | None, timeout: float | None, now: float, op: str,
+    ) -> float | None:
+        """The wait's deadline, fixed at the first failed attempt (``timeout=0`` tries
+        once); raises ``TimeoutError`` once it has passed."""
+        if timeout is None:
+            return None
+        if deadline is None:
+            deadline = now + timeout
+        if now >= deadline:
+            raise timeout_error(self._id, op)
+        return deadline
 
     def _receive_items(
         self, max_items: int, timeout: float | None, cancel: threading.Event | None, op: str,
@@ -385,18 +421,12 @@ class RedisStreamCore(Stream):
         deadline = None
         while True:
             code, sv, items = self._take(max_items, op, interruptible)
-            if code == _OK:
-                return items
-            if code in (_CLOSED, _GONE):
-                return []
+            got = self._received(code, items)
+            if got is not None:
+                return got
             if code == _ABANDONED:  # cannot happen with a fresh token; try again
                 continue
-            if timeout is not None:
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + timeout
-                if now >= deadline:
-                    raise timeout_error(self._id, op)
+            deadline = self._receive_deadline(deadline, timeout, time.monotonic(), op)
             if cancel is not None and cancel.is_set():
                 raise self._error(Cancelled, op)
             self._wait(sv, _RECEIVER, deadline, cancel, op)
@@ -432,7 +462,7 @@ class RedisStreamCore(Stream):
     # -- history ----------------------------------------------------------------------
 
     def replay(self, after: int) -> list[tuple[int, Event]]:
-        after = _check_after(after)
+        after = check_after(after)
         with translated(self._id, "replay"):
             pipe = self._backend.client.pipeline(transaction=True)
             pipe.hget(self._keys.m, "rs")
@@ -452,7 +482,7 @@ class RedisStreamCore(Stream):
 
     def entries(self, after: int | None = None) -> Iterator[tuple[int, Event]]:
         if after is not None:
-            after = _check_after(after)
+            after = check_after(after)
         return self._entries(after)
 
     def _entries(self, after: int | None) -> Iterator[tuple[int, Event]]:

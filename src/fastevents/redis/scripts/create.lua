@@ -11,12 +11,21 @@ local g = redis.call('GET', KEYS[1])
 if g then
   -- The current instance's meta: a key of this name's hash tag (same slot).
   local mk = ARGV[7] .. g .. ':m'
-  local st = redis.call('HMGET', mk, 'closed', 'bs', 'pol', 'hist', 'ttl')
+  local st = redis.call('HMGET', mk, 'closed', 'bs', 'pol', 'hist', 'ttl', 'ex')
   if st[1] == '0' then
     if ARGV[6] == 'create' then return {1, g} end
-    redis.call('HSET', mk, 'act', now)
-    redis.call('PEXPIRE', KEYS[1], tonumber(st[5]))
-    redis.call('PEXPIRE', mk, tonumber(st[5]))
+    -- Activity keeps every key of the instance alive (see lookup.lua).
+    local ttl = tonumber(st[5])
+    if now - tonumber(st[6]) >= ttl / 8 then
+      local base = ARGV[7] .. g
+      for _, k in ipairs({':m', ':q', ':h', ':s', ':w'}) do
+        redis.call('PEXPIRE', base .. k, ttl)
+      end
+      redis.call('PEXPIRE', KEYS[1], ttl)
+      redis.call('HSET', mk, 'act', now, 'ex', now)
+    else
+      redis.call('HSET', mk, 'act', now)
+    end
     return {0, g, tonumber(st[2]), tonumber(st[3]), tonumber(st[4])}
   end
 end

@@ -4,7 +4,8 @@
 -- every few seconds.
 -- KEYS[1] m  KEYS[2] q  KEYS[3] h  KEYS[4] s  KEYS[5] w  KEYS[6] cur
 -- ARGV[1] lease ms  ARGV[2] process id  ARGV[3] waiting senders  ARGV[4] waiting receivers
--- Returns 1, or 0 when the instance is gone.
+-- Returns the instance's ttl in ms (the loop beats often enough for it), or 0 when the
+-- instance is gone (its waiters are woken, to find out).
 local st = redis.call('HMGET', KEYS[1], 'ttl', 'ex')
 if not st[1] then return 0 end
 local ttl = tonumber(st[1])
@@ -27,4 +28,4 @@ if now - tonumber(st[2]) >= ttl / 8 then
 elseif redis.call('PTTL', KEYS[5]) < 0 then
   redis.call('PEXPIRE', KEYS[5], ttl)
 end
-return 1
+return ttl

@@ -7,16 +7,24 @@
 local g = redis.call('GET', KEYS[1])
 if not g then return {} end
 local base = ARGV[1] .. g
-local st = redis.call('HMGET', base .. ':m', 'closed', 'bs', 'pol', 'hist', 'act', 'drop', 'ttl')
+local st = redis.call('HMGET', base .. ':m', 'closed', 'bs', 'pol', 'hist', 'act', 'drop', 'ttl',
+  'ex')
 if not st[1] then return {} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local act = tonumber(st[5])
 if ARGV[2] == '1' and st[1] == '0' then
   act = now
-  redis.call('HSET', base .. ':m', 'act', now)
-  redis.call('PEXPIRE', KEYS[1], tonumber(st[7]))
-  redis.call('PEXPIRE', base .. ':m', tonumber(st[7]))
+  -- Activity keeps every key of the instance alive, the buffer and history included
+  -- (every ttl/8 at most, as send and receive do).
+  local ttl = tonumber(st[7])
+  if now - tonumber(st[8]) >= ttl / 8 then
+    for _, k in ipairs({':m', ':q', ':h', ':s', ':w'}) do redis.call('PEXPIRE', base .. k, ttl) end
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    redis.call('HSET', base .. ':m', 'act', now, 'ex', now)
+  else
+    redis.call('HSET', base .. ':m', 'act', now)
+  end
 end
 -- Waiters of every process, from their leases (heartbeat.lua).
 local ws, wr = 0, 0
