@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _harness import wait_until
 from _proxy import CuttableProxy
 
 from _redis_fixtures import redis_server  # noqa: F401  (fixture)
@@ -100,14 +101,6 @@ def chat_server(redis_server: RedisServer) -> Iterator[ChatServer]:  # noqa: F81
         server.stop()
 
 
-def _wait(cond: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def test_the_page_shows_exactly_the_recorded_answer_across_a_reconnect(
         chat_server: ChatServer, browser: Any) -> None:
@@ -122,10 +115,10 @@ def test_the_page_shows_exactly_the_recorded_answer_across_a_reconnect(
         browser.get(proxy.url + "/")
         browser.find_element(By.ID, "send").click()
         # Mid-answer: some text shown, the answer not finished. Then the network drops.
-        assert _wait(lambda: len(state()["text"]) >= 40, 60), chat_server.output()
+        assert wait_until(lambda: len(state()["text"]) >= 40, 60), chat_server.output()
         assert not state()["done"], "the answer ended before the cut"
         assert proxy.cut() >= 1
-        assert _wait(lambda: state()["done"], 90), (state(), chat_server.output())
+        assert wait_until(lambda: state()["done"], 90), (state(), chat_server.output())
         final = state()
         page_text = browser.execute_script(
             "return [...document.querySelectorAll('#answer .text')]"

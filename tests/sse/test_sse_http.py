@@ -11,7 +11,7 @@ import uuid
 
 import httpx
 import pytest
-from _harness import Worker
+from _harness import Worker, wait_until
 from _proxy import CuttableProxy
 from httpx_sse import connect_sse
 
@@ -45,15 +45,6 @@ def info(w: Worker, name: str) -> dict[str, object]:
 
 def open_responses(w: Worker) -> int:
     return int(httpx.get(f"{w.url}/open", timeout=TIMEOUT).json()["open"])
-
-
-def wait_until(cond: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def read_all(url: str, headers: dict[str, str] | None = None) -> list[tuple[str, str, dict]]:

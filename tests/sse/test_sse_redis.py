@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
-from _harness import Worker, listening_socket
+from _harness import Worker, serving, wait_until
 from httpx_sse import connect_sse
 
 from _redis_fixtures import redis_server  # noqa: F401  (fixture)
@@ -21,19 +21,15 @@ TIMEOUT = httpx.Timeout(20.0)
 
 @pytest.fixture
 def pair(redis_server: RedisServer) -> Iterator[tuple[Worker, Worker]]:  # noqa: F811
-    env = {"FE_SSE_BACKEND": "redis", "FE_SSE_REDIS_URL": redis_server.url,
-           "FE_SSE_NAMESPACE": f"sse{os.getpid()}-{uuid.uuid4().hex[:8]}"}
-    socks = [listening_socket(), listening_socket()]
-    workers = [Worker(s, env=env) for s in socks]
-    try:
-        for w in workers:
-            w.start()
-        yield workers[0], workers[1]
-    finally:
-        for w in workers:
-            w.stop()
-        for s in socks:
-            s.close()
+    env = _redis_env(redis_server, "sse")
+    with serving(env) as a, serving(env) as b:
+        yield a, b
+
+
+def _redis_env(redis_server: RedisServer, prefix: str) -> dict[str, str]:  # noqa: F811
+    """Workers on one Redis, in a namespace of their own (tests never see each other's)."""
+    return {"FE_SSE_BACKEND": "redis", "FE_SSE_REDIS_URL": redis_server.url,
+            "FE_SSE_NAMESPACE": f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}"}
 
 
 def _ids(entries: list[tuple[str, object]]) -> list[int]:
@@ -85,50 +81,25 @@ def test_reader_survives_a_worker_restart(pair: tuple[Worker, Worker]) -> None:
 
 
 def test_page_survives_a_worker_restart_on_redis(
-        browser: object, redis_server: object) -> None:  # noqa: F811
+        browser: Any, redis_server: RedisServer) -> None:  # noqa: F811
     """The worker holding the page's connection crashes and comes back; Redis kept the stream."""
-    import os
-
-    from _harness import listening_socket
     from selenium.webdriver.common.by import By
 
-    driver = browser
-    url = redis_server.url  # type: ignore[attr-defined]
-    env = {"FE_SSE_BACKEND": "redis", "FE_SSE_REDIS_URL": url,
-           "FE_SSE_NAMESPACE": f"browser{os.getpid()}-{uuid.uuid4().hex[:8]}"}
-    socks = [listening_socket(), listening_socket()]
-    producer, server = Worker(socks[0], env=env), Worker(socks[1], env=env)
+    env = _redis_env(redis_server, "browser")
     name = uuid.uuid4().hex[:12]
     n = 150
-    try:
-        producer.start()
-        server.start()
+    with serving(env) as producer, serving(env) as server:
         httpx.post(f"{producer.url}/s/{name}/create", timeout=20).raise_for_status()
-        driver.get(f"{server.url}/page/{name}")  # type: ignore[attr-defined]
-        out = driver.find_element(By.ID, "out")  # type: ignore[attr-defined]
-        assert _wait(lambda: driver.find_element(By.ID, "opens").text == "1", 20)  # type: ignore[attr-defined]
+        browser.get(f"{server.url}/page/{name}")
+        out = browser.find_element(By.ID, "out")
+        assert wait_until(lambda: browser.find_element(By.ID, "opens").text == "1", 20)
         httpx.post(f"{producer.url}/s/{name}/produce", params={"n": n, "interval": 0.04},
                    timeout=20).raise_for_status()
-        assert _wait(lambda: len(out.text.split()) >= 20, 30), out.text
+        assert wait_until(lambda: len(out.text.split()) >= 20, 30), out.text
         server.kill()  # the page's worker crashes mid-answer ...
         server.start()  # ... and a new process serves the same port
-        assert _wait(lambda: driver.title == "done", 60), out.text  # type: ignore[attr-defined]
-        text = driver.execute_script(  # type: ignore[attr-defined]
-            "return document.getElementById('out').textContent")
-        opens = int(driver.find_element(By.ID, "opens").text)  # type: ignore[attr-defined]
-    finally:
-        producer.stop()
-        server.stop()
-        for s in socks:
-            s.close()
+        assert wait_until(lambda: browser.title == "done", 60), out.text
+        text = browser.execute_script("return document.getElementById('out').textContent")
+        opens = int(browser.find_element(By.ID, "opens").text)
     assert text == "".join(f"w{i} " for i in range(n))
     assert opens >= 2
-
-
-def _wait(cond: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
