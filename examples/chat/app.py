@@ -29,6 +29,9 @@ HISTORY = 10_000
 # A small buffer: a slow reader throttles the provider instead of growing memory.
 BUFFER_SIZE = 64
 INDEX_HTML = Path(__file__).with_name("static") / "index.html"
+# In-process sessions idle this long are forgotten (Redis keys expire by their ttl), so a
+# long-running server does not keep every answer it ever gave.
+IDLE_SESSION = 3600.0
 
 
 class Prompt(BaseModel):
@@ -60,9 +63,17 @@ def create_app(
     produce: Producer = producer
     tasks: set[asyncio.Task[None]] = set()
 
+    async def forget_idle_sessions() -> None:
+        while True:
+            await asyncio.sleep(IDLE_SESSION / 10)
+            await asyncio.to_thread(manager.cleanup_inactive, IDLE_SESSION)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cleaner = None if redis_url else asyncio.create_task(forget_idle_sessions())
         yield
+        if cleaner is not None:
+            cleaner.cancel()
         # Shutting down: stop the answers still being produced here (their streams are
         # closed by the producers' finally), then release Redis connections.
         for task in list(tasks):

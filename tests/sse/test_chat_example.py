@@ -45,8 +45,8 @@ def _free_port() -> int:
 class ChatServer:
     """The example as its README starts it, in a process group of its own (stopped by PID)."""
 
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
-        self.port = _free_port()
+    def __init__(self, *args: str, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
@@ -167,3 +167,29 @@ def test_one_process_in_memory_serves_the_whole_answer() -> None:
     finally:
         server.stop()
     assert [(e.type, e.data) for e in got] == [(e.type, e.data) for e in recorded_events()]
+
+
+def test_the_page_says_so_when_a_restarted_one_process_server_lost_the_answer(
+        browser: Any) -> None:
+    """In-memory streams die with their process: the page must not wait forever.
+
+    The restarted server answers the reconnect 404, EventSource gives up, and the page
+    shows an error instead of "reconnecting…" for good.
+    """
+    from selenium.webdriver.common.by import By
+
+    env = {"FASTEVENTS_CHAT_PACE": "0.04", "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
+    server = ChatServer(env=env)
+    state = lambda: browser.execute_script("return window.chat")  # noqa: E731
+    try:
+        browser.get(server.url + "/")
+        browser.find_element(By.ID, "send").click()
+        assert wait_until(lambda: len(state()["text"]) >= 20, 60), server.output()
+        server.stop()
+        server = ChatServer(env=env, port=server.port)  # same port, no sessions
+        assert wait_until(lambda: state()["done"], 60), state()
+        status = browser.find_element(By.ID, "status").text
+    finally:
+        server.stop()
+    assert state()["error"] == "closed"
+    assert status == "error: the answer ended before it was complete"
