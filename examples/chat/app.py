@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 import fastevents as fe
@@ -103,11 +103,15 @@ def create_app(
         return {"session": session, "pid": os.getpid()}
 
     @app.get("/chat/{session}/events")
-    async def events(session: str) -> EventStreamResponse:
+    async def events(session: str) -> Response:
         try:
             stream = await asyncio.to_thread(manager.get_stream, session)
         except fe.StreamNotFound:
             raise HTTPException(status_code=404, detail="no such chat session") from None
+        except ConnectionError:
+            # Redis unreachable (RedisUnavailable): any status but 200 would make the
+            # page's EventSource give up for good; this one says "come back in 2 s".
+            return Response(b"retry: 2000\n\n", media_type="text/event-stream")
         # The response reads the browser's Last-Event-ID itself and resumes from it.
         return EventStreamResponse(stream, ping=5.0)
 

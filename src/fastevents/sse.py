@@ -67,6 +67,10 @@ _BAD_ID_CHARS = re.compile(r"[\r\n\0]")
 # A sequence number: ASCII digits, bounded (a 64-bit counter has at most 20).
 _SEQ = re.compile(r"[0-9]{1,20}")
 _PING = b": ping\n"
+# The answer while the stream's backend (Redis) cannot be reached: come back in 2 s. Any
+# status but 200 would make an EventSource give up for good; a retry field and the end
+# of the body make it reconnect (with its Last-Event-ID) once the backend may be back.
+_RETRY_LATER = b"retry: 2000\n\n"
 # How often the shutdown watcher looks at the server's exit flag.
 _SHUTDOWN_POLL = 0.25
 # How long a newer response waits for the older reader of its stream to stop.
@@ -284,6 +288,12 @@ class EventStreamResponse(StreamingResponse):
             await PlainTextResponse(f"unreadable Last-Event-ID: {exc}", status_code=400)(
                 scope, receive, send)
             return
+        except ConnectionError:  # fastevents.redis.RedisUnavailable is one
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            await send({"type": "http.response.body", "body": _RETRY_LATER,
+                        "more_body": False})
+            return
         if plan.finished:
             await Response(status_code=204, headers={"cache-control": "no-cache"})(
                 scope, receive, send)
@@ -351,6 +361,10 @@ class EventStreamResponse(StreamingResponse):
                     await anyio.lowlevel.checkpoint()
         except HistoryLost as exc:
             await writer.write(encode(_history_lost_event(plan, exc)))
+        except ConnectionError:
+            # The backend went away mid-stream (nothing was taken from it): end cleanly,
+            # with a hint to come back, rather than reset the connection.
+            await writer.write(_RETRY_LATER)
         finally:
             aclose = getattr(entries, "aclose", None)
             if aclose is not None:

@@ -60,7 +60,7 @@ class _Session:
     The two differ only in how they connect and sleep; every decision is made here.
     """
 
-    __slots__ = ("delay", "failures", "got", "last_id", "reconnect", "retries")
+    __slots__ = ("delay", "failures", "got", "last_id", "reconnect", "retries", "told_retry")
 
     def __init__(self, last_event_id: str | None, reconnect: bool, retries: int) -> None:
         self.last_id = last_event_id
@@ -69,12 +69,15 @@ class _Session:
         self.failures = 0
         self.delay = _FIRST_DELAY
         self.got = False  # whether the current connection delivered an event
+        self.told_retry = False  # whether it only said "retry later" (backend down)
 
     def headers(self) -> dict[str, str]:
-        self.got = False
+        self.got = self.told_retry = False
         return {} if self.last_id is None else {"Last-Event-ID": self.last_id}
 
     def entry(self, sse: ServerSentEvent) -> tuple[str, Event] | None:
+        if sse.retry is not None and not sse.data:
+            self.told_retry = True
         entry = _entry(sse)
         if entry is not None:
             self.got, self.failures, self.delay = True, 0, _FIRST_DELAY
@@ -107,7 +110,14 @@ class _Session:
         """
         if not self.reconnect:
             return None
-        return 0.0 if self.got else self._backoff()
+        if self.got:
+            return 0.0
+        delay = self._backoff()
+        if delay is None and self.told_retry:
+            # Not the end of the stream: the server could not reach it (Redis down).
+            raise httpx.RemoteProtocolError(
+                "the server kept answering 'retry later': its stream backend is unavailable")
+        return delay
 
 
 def iter_events(

@@ -110,7 +110,11 @@ async def info(name: str) -> dict[str, Any]:
 
 @app.get("/s/{name}/events")
 async def events(name: str, request: Request, ping: float = 15.0) -> Response:
-    return EventStreamResponse(_stream(name), ping=ping,
+    try:
+        stream = _stream(name)
+    except ConnectionError:  # Redis unreachable: what the README recommends
+        return Response(b"retry: 2000\n\n", media_type="text/event-stream")
+    return EventStreamResponse(stream, ping=ping,
                                last_event_id=request.query_params.get("lastEventId"))
 
 

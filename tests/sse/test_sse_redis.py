@@ -12,7 +12,7 @@ import pytest
 from _harness import Worker, serving, wait_until
 from httpx_sse import connect_sse
 
-from _redis_fixtures import redis_server  # noqa: F401  (fixture)
+from _redis_fixtures import own_redis_server, redis_server  # noqa: F401  (fixtures)
 from _redis_server import RedisServer
 from fastevents.sse_client import iter_events
 
@@ -103,3 +103,67 @@ def test_page_survives_a_worker_restart_on_redis(
         opens = int(browser.find_element(By.ID, "opens").text)
     assert text == "".join(f"w{i} " for i in range(n))
     assert opens >= 2
+
+
+def test_redis_outage_keeps_browsers_retrying_then_resumes(
+        own_redis_server: RedisServer) -> None:  # noqa: F811
+    """Redis goes away mid-stream and comes back: the page must come back with it.
+
+    Any status but 200 makes an ``EventSource`` give up for good, so while Redis is
+    unreachable the response ends cleanly with a ``retry:`` hint (open ones) or is a 200
+    with only that hint (new ones); once Redis is back the resume loses nothing.
+    """
+    from fastevents.redis import RedisStreamManager
+
+    env = _redis_env(own_redis_server, "outage")
+    name = uuid.uuid4().hex[:12]
+    with serving(env) as w, RedisStreamManager(own_redis_server.url,
+                                               namespace=env["FE_SSE_NAMESPACE"]) as m:
+        iid = httpx.post(f"{w.url}/s/{name}/create", timeout=TIMEOUT).json()["instance_id"]
+        held = m.get_stream(name)
+        httpx.post(f"{w.url}/s/{name}/send", params={"n": 3},
+                   timeout=TIMEOUT).raise_for_status()
+        url = f"{w.url}/s/{name}/events"
+        with httpx.Client(timeout=TIMEOUT) as c, connect_sse(c, "GET", url) as src:
+            it = src.iter_sse()
+            got = [next(it) for _ in range(3)]
+            own_redis_server.kill()
+            rest = list(it)  # ends cleanly (a reset would raise here)
+        assert [s.id for s in got] == [f"{iid}:{i}" for i in (1, 2, 3)]
+        assert [s.data for s in rest] == [""] and rest[0].retry is not None
+        r = httpx.get(url, headers={"Last-Event-ID": got[-1].id}, timeout=TIMEOUT)
+        assert r.status_code == 200, r.text  # not 500: EventSource keeps trying
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.text.startswith("retry: ") and "data:" not in r.text
+        # The same from the response itself, for an app that holds the stream object.
+        assert _asgi_get(held, {"last-event-id": got[-1].id}) == (200, b"retry: 2000\n\n")
+        # The Python client does not take "retry later" for the end of the stream.
+        with pytest.raises(httpx.RemoteProtocolError, match="retry later"):
+            list(iter_events(url, last_event_id=got[-1].id, retries=1))
+        own_redis_server.start()
+        assert wait_until(lambda: httpx.post(f"{w.url}/s/{name}/send", params={"n": 2},
+                                             timeout=TIMEOUT).status_code == 200, 20)
+        httpx.post(f"{w.url}/s/{name}/close", timeout=TIMEOUT).raise_for_status()
+        resumed = list(iter_events(url, last_event_id=got[-1].id))
+    assert [i for i, _ in resumed] == [f"{iid}:{i}" for i in (4, 5)]
+
+
+def _asgi_get(stream: object, headers: dict[str, str]) -> tuple[int, bytes]:
+    """Status and body of ``EventStreamResponse(stream)`` called as an ASGI app."""
+    import anyio
+
+    from fastevents.sse import EventStreamResponse
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET",
+             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+    anyio.run(EventStreamResponse(stream), scope, receive, send)  # type: ignore[arg-type]
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
