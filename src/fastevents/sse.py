@@ -30,6 +30,14 @@ SSE support, and their users' issue trackers):
   end cleanly, so browsers reconnect (and resume) against the next worker.
 - A ``HEAD`` request gets the headers and no body: it must not consume events
   (sse-starlette #218).
+- Neither a ready event nor uvicorn's ``send`` yields to the event loop, so the write
+  loop gives it a turn every few events: a producer faster than the socket (a thread)
+  would otherwise hold the loop, and a departed client would go unnoticed while its
+  response kept receiving into a dead socket.
+- A stream backend that cannot be reached (``RedisUnavailable`` is a ``ConnectionError``)
+  ends the body cleanly with a ``retry:`` hint, or is answered so before the first event:
+  any status but 200, or a reset connection followed by one, makes an ``EventSource``
+  give up for good.
 - In one process one response reads a stream at a time: a newer response for the same
   stream instance (a browser reconnecting before the old connection was noticed dead,
   e.g. after a network cut) stops the older one before it reads anything, so the two
