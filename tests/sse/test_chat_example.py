@@ -110,7 +110,9 @@ def test_the_page_shows_exactly_the_recorded_answer_across_a_reconnect(
     assert info == {"provider": "replay", "redis": True, "pid": info["pid"]}
     expected = recorded_text()
     proxy = CuttableProxy(("127.0.0.1", chat_server.port))
-    state = lambda: browser.execute_script("return window.chat")  # noqa: E731
+    def state() -> dict[str, Any]:
+        return browser.execute_script("return window.chat")  # type: ignore[no-any-return]
+
     try:
         browser.get(proxy.url + "/")
         browser.find_element(By.ID, "send").click()
@@ -180,7 +182,9 @@ def test_the_page_says_so_when_a_restarted_one_process_server_lost_the_answer(
 
     env = {"FASTEVENTS_CHAT_PACE": "0.04", "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
     server = ChatServer(env=env)
-    state = lambda: browser.execute_script("return window.chat")  # noqa: E731
+    def state() -> dict[str, Any]:
+        return browser.execute_script("return window.chat")  # type: ignore[no-any-return]
+
     try:
         browser.get(server.url + "/")
         browser.find_element(By.ID, "send").click()
