@@ -197,3 +197,30 @@ def test_the_page_says_so_when_a_restarted_one_process_server_lost_the_answer(
         server.stop()
     assert state()["error"] == "closed"
     assert status == "error: the answer ended before it was complete"
+
+
+def test_ctrl_c_ends_open_answers_cleanly_with_two_workers(redis_server: RedisServer) -> None:  # noqa: F811
+    """Ctrl-C on `--workers 2 --redis`: open responses end cleanly, the server exits.
+
+    uvicorn's graceful timeout (5 s here) would also end them, but by cutting the
+    connection: a clean end is what makes browsers resume against the next server.
+    """
+    server = ChatServer("--workers", "2", "--redis", redis_server.url,
+                        env={"FASTEVENTS_CHAT_PACE": "0.5", "ANTHROPIC_API_KEY": "",
+                             "OPENAI_API_KEY": ""})
+    try:
+        session = httpx.post(server.url + "/chat", json={"prompt": "hi"},
+                             timeout=10).json()["session"]
+        with httpx.stream("GET", f"{server.url}/chat/{session}/events",
+                          timeout=30) as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("id: ")
+            started = time.monotonic()
+            os.killpg(server.proc.pid, signal.SIGINT)
+            list(lines)  # a cut connection would raise here
+            ended = time.monotonic() - started
+        assert server.proc.wait(STOP_TIMEOUT) == 0, server.output()
+    finally:
+        server.stop()
+    # Real figure: ~0.25 s (the watcher looks four times a second); the bound is for CI.
+    assert ended < 4.0, f"the answer's response took {ended:.2f} s to end"
