@@ -47,6 +47,7 @@ SSE support, and their users' issue trackers):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import threading
@@ -349,7 +350,8 @@ class EventStreamResponse(StreamingResponse):
         # Ended by the stream, a takeover or a shutdown: end the body properly, so the
         # client sees a complete response (an EventSource then reconnects and resumes).
         if not disconnected:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5), \
+                    contextlib.suppress(OSError):  # the client left meanwhile
                 await writer.finish()
 
     async def _write_entries(self, plan: _Plan, writer: _Writer) -> None:
@@ -371,8 +373,10 @@ class EventStreamResponse(StreamingResponse):
             await writer.write(encode(_history_lost_event(plan, exc)))
         except ConnectionError:
             # The backend went away mid-stream (nothing was taken from it): end cleanly,
-            # with a hint to come back, rather than reset the connection.
-            await writer.write(_RETRY_LATER)
+            # with a hint to come back, rather than reset the connection. (A server whose
+            # send raises once the client is gone lands here too: nothing more to say.)
+            with contextlib.suppress(OSError):
+                await writer.write(_RETRY_LATER)
         finally:
             aclose = getattr(entries, "aclose", None)
             if aclose is not None:
