@@ -431,3 +431,26 @@ def test_a_producer_thread_neither_starves_the_worker_nor_outlives_a_disconnect(
     noticed = time.monotonic() - left
     print(f"/health at most {max(latencies):.3f} s while streaming; disconnect noticed and "
           f"receiving stopped {noticed:.3f} s after the client left")
+
+
+def test_resume_after_a_disconnect_mid_flood_skips_nothing(worker: Worker) -> None:
+    """Events taken from the stream but lost with the connection (socket buffers, in
+    flight) come back on the resume: ids contiguous from the client's last one to the end."""
+    name, iid = new_stream(worker, history=1_000_000)
+    httpx.post(f"{worker.url}/s/{name}/flood", params={"seconds": 1.5},
+               timeout=TIMEOUT).raise_for_status()
+    buf = b""
+    with httpx.stream("GET", f"{worker.url}/s/{name}/events", timeout=TIMEOUT) as r:
+        for chunk in r.iter_raw():
+            buf = (buf + chunk)[-4096:]
+            if b"id: " in buf and len(buf) >= 4096:
+                break  # mid-flood, with plenty in the socket buffers
+    complete = buf[:buf.rfind(b"\n\n")]
+    last = complete[complete.rfind(b"id: ") + 4:].split(b"\n", 1)[0].decode()
+    instance, seq = parse_id(last)
+    assert instance == iid
+    assert wait_until(lambda: info(worker, name)["closed"], 30)  # the flood is over
+    ids = [parse_id(i)[1] for i, _ in iter_events(f"{worker.url}/s/{name}/events",
+                                                   last_event_id=last)]
+    total = info(worker, name)["last_seq"]
+    assert ids == list(range(seq + 1, int(total) + 1))  # type: ignore[call-overload]
