@@ -454,3 +454,19 @@ def test_resume_after_a_disconnect_mid_flood_skips_nothing(worker: Worker) -> No
                                                    last_event_id=last)]
     total = info(worker, name)["last_seq"]
     assert ids == list(range(seq + 1, int(total) + 1))  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_client_helper_under_any_anyio_backend(worker: Worker, backend: str) -> None:
+    pytest.importorskip(backend)
+    import anyio
+
+    name, iid = new_stream(worker)
+    send(worker, name, 3)
+    close(worker, name)
+
+    async def main() -> list[str]:
+        with anyio.fail_after(30):
+            return [i async for i, _ in aiter_events(f"{worker.url}/s/{name}/events")]
+
+    assert anyio.run(main, backend=backend) == [f"{iid}:{n}" for n in (1, 2, 3)]
