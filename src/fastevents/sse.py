@@ -356,19 +356,47 @@ class EventStreamResponse(StreamingResponse):
 
     async def _write_entries(self, plan: _Plan, writer: _Writer) -> None:
         prefix = f"id: {plan.instance_id}:"
-        entries = self.stream.aentries(plan.after)
+        stream = self.stream
+        entries = stream.aentries(plan.after)
+        last = plan.after  # the last number written (None: live, nothing written yet)
         unyielded = 0
+
+        async def write(seq: int, event: Event) -> None:
+            nonlocal last
+            name = _NAMES.get(event.type) or str(event.type)
+            await writer.write(
+                f"{prefix}{seq}\nevent: {name}\ndata: {event.to_json()}\n\n".encode())
+            last = seq
+
+        async def fill(upto: int | None) -> None:
+            # Another receiver took the events between `last` and `upto` (a stale
+            # connection on another worker, a second tab): each event is received once,
+            # but every received event is in history, so take them from there.
+            assert last is not None
+            gap = await anyio.to_thread.run_sync(stream.replay, last)
+            for seq, event in gap:
+                if upto is not None and seq >= upto:
+                    break
+                await write(seq, event)
+
         try:
             async for seq, event in entries:
-                name = _NAMES.get(event.type) or str(event.type)
-                await writer.write(
-                    f"{prefix}{seq}\nevent: {name}\ndata: {event.to_json()}\n\n".encode())
+                if last is not None:
+                    if seq <= last:
+                        continue  # already written from history (a gap filled earlier)
+                    if seq > last + 1:
+                        await fill(seq)
+                await write(seq, event)
                 unyielded += 1
                 if unyielded >= _EVENTS_PER_TURN:
                     unyielded = 0
                     # A disconnect noticed in this turn cancels us here, before the next
                     # event is received.
                     await anyio.lowlevel.checkpoint()
+            # Closed and drained; the last events may have gone to the other receiver.
+            if last is not None and await anyio.to_thread.run_sync(
+                    lambda: stream.last_seq) > last:
+                await fill(None)
         except HistoryLost as exc:
             await writer.write(encode(_history_lost_event(plan, exc)))
         except ConnectionError:

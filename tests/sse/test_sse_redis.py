@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -167,3 +168,44 @@ def _asgi_get(stream: object, headers: dict[str, str]) -> tuple[int, bytes]:
              "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
     anyio.run(EventStreamResponse(stream), scope, receive, send)  # type: ignore[arg-type]
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_two_readers_on_two_workers_each_get_every_event(pair: tuple[Worker, Worker]) -> None:
+    """A second reader of one stream on another worker: a stale connection (a network cut
+    its worker has not noticed) or a second tab. The takeover of older responses works
+    only within a process; across workers each response fills the gaps that the other
+    reader left from history, so neither skips an event."""
+    import threading
+
+    a, b = pair
+    name = uuid.uuid4().hex[:12]
+    iid = httpx.post(f"{a.url}/s/{name}/create", timeout=TIMEOUT).json()["instance_id"]
+    got: dict[str, list[str]] = {"a": [], "b": []}
+    ready = threading.Barrier(3)
+
+    def read(w: Worker, key: str) -> None:
+        # Both resume from the start (as after a reconnect; a live start is "from the
+        # next event this response receives", so it has no gap to fill before it).
+        with httpx.Client(timeout=TIMEOUT) as c, connect_sse(
+                c, "GET", f"{w.url}/s/{name}/events", params={"ping": 0.1},
+                headers={"Last-Event-ID": f"{iid}:0"}) as src:
+            lines = src.response.iter_lines()
+            assert next(lines) == ": ping"  # connected and waiting
+            ready.wait(20)
+            for line in lines:
+                if line.startswith("id: "):
+                    got[key].append(line[4:])
+
+    readers = [threading.Thread(target=read, args=(w, k)) for w, k in ((a, "a"), (b, "b"))]
+    for t in readers:
+        t.start()
+    ready.wait(20)
+    for _ in range(4):
+        httpx.post(f"{a.url}/s/{name}/send", params={"n": 10},
+                   timeout=TIMEOUT).raise_for_status()
+        time.sleep(0.05)
+    httpx.post(f"{a.url}/s/{name}/close", timeout=TIMEOUT).raise_for_status()
+    for t in readers:
+        t.join(30)
+    want = [f"{iid}:{i}" for i in range(1, 41)]
+    assert got["a"] == want and got["b"] == want, got
