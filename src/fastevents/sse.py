@@ -41,7 +41,9 @@ SSE support, and their users' issue trackers):
 - In one process one response reads a stream at a time: a newer response for the same
   stream instance (a browser reconnecting before the old connection was noticed dead,
   e.g. after a network cut) stops the older one before it reads anything, so the two
-  never split the events between them.
+  never split the events between them. Across processes that cannot be done, so the
+  response watches the sequence numbers: a gap (events another receiver took) is
+  written from the stream's history before the next event.
 """
 
 from __future__ import annotations
