@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,19 @@ def chat_server(redis_server: RedisServer) -> Iterator[ChatServer]:  # noqa: F81
 
 
 
+def _ask(browser: Any, url: str) -> Callable[[], dict[str, Any]]:
+    """Open the page at ``url``, ask the default question; a reader of ``window.chat``."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(url + "/")
+    browser.find_element(By.ID, "send").click()
+
+    def state() -> dict[str, Any]:
+        return browser.execute_script("return window.chat")  # type: ignore[no-any-return]
+
+    return state
+
+
 def test_the_page_shows_exactly_the_recorded_answer_across_a_reconnect(
         chat_server: ChatServer, browser: Any) -> None:
     from selenium.webdriver.common.by import By
@@ -110,12 +123,8 @@ def test_the_page_shows_exactly_the_recorded_answer_across_a_reconnect(
     assert info == {"provider": "replay", "redis": True, "pid": info["pid"]}
     expected = recorded_text()
     proxy = CuttableProxy(("127.0.0.1", chat_server.port))
-    def state() -> dict[str, Any]:
-        return browser.execute_script("return window.chat")  # type: ignore[no-any-return]
-
     try:
-        browser.get(proxy.url + "/")
-        browser.find_element(By.ID, "send").click()
+        state = _ask(browser, proxy.url)
         # Mid-answer: some text shown, the answer not finished. Then the network drops.
         assert wait_until(lambda: len(state()["text"]) >= 40, 60), chat_server.output()
         assert not state()["done"], "the answer ended before the cut"
@@ -182,12 +191,8 @@ def test_the_page_says_so_when_a_restarted_one_process_server_lost_the_answer(
 
     env = {"FASTEVENTS_CHAT_PACE": "0.04", "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
     server = ChatServer(env=env)
-    def state() -> dict[str, Any]:
-        return browser.execute_script("return window.chat")  # type: ignore[no-any-return]
-
     try:
-        browser.get(server.url + "/")
-        browser.find_element(By.ID, "send").click()
+        state = _ask(browser, server.url)
         assert wait_until(lambda: len(state()["text"]) >= 20, 60), server.output()
         server.stop()
         server = ChatServer(env=env, port=server.port)  # same port, no sessions
