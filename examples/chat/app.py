@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 import fastevents as fe
@@ -29,6 +29,9 @@ HISTORY = 10_000
 # A small buffer: a slow reader throttles the provider instead of growing memory.
 BUFFER_SIZE = 64
 INDEX_HTML = Path(__file__).with_name("static") / "index.html"
+# In-process sessions idle this long are forgotten (Redis keys expire by their ttl), so a
+# long-running server does not keep every answer it ever gave.
+IDLE_SESSION = 3600.0
 
 
 class Prompt(BaseModel):
@@ -60,9 +63,17 @@ def create_app(
     produce: Producer = producer
     tasks: set[asyncio.Task[None]] = set()
 
+    async def forget_idle_sessions() -> None:
+        while True:
+            await asyncio.sleep(IDLE_SESSION / 10)
+            await asyncio.to_thread(manager.cleanup_inactive, IDLE_SESSION)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cleaner = None if redis_url else asyncio.create_task(forget_idle_sessions())
         yield
+        if cleaner is not None:
+            cleaner.cancel()
         # Shutting down: stop the answers still being produced here (their streams are
         # closed by the producers' finally), then release Redis connections.
         for task in list(tasks):
@@ -92,11 +103,15 @@ def create_app(
         return {"session": session, "pid": os.getpid()}
 
     @app.get("/chat/{session}/events")
-    async def events(session: str) -> EventStreamResponse:
+    async def events(session: str) -> Response:
         try:
             stream = await asyncio.to_thread(manager.get_stream, session)
         except fe.StreamNotFound:
             raise HTTPException(status_code=404, detail="no such chat session") from None
+        except ConnectionError:
+            # Redis unreachable (RedisUnavailable): any status but 200 would make the
+            # page's EventSource give up for good; this one says "come back in 2 s".
+            return Response(b"retry: 2000\n\n", media_type="text/event-stream")
         # The response reads the browser's Last-Event-ID itself and resumes from it.
         return EventStreamResponse(stream, ping=5.0)
 

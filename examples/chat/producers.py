@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import fastevents as fe
 
-Producer = Callable[[str, fe.Stream], Awaitable[None]]
+Producer = Callable[[str, fe.Stream], Coroutine[Any, Any, None]]
 
 RECORDED = Path(__file__).with_name("recorded.jsonl")
 # Seconds between two replayed events: ~40 tokens/s, the pace of a fast hosted model.
@@ -46,7 +47,7 @@ async def replay(prompt: str, stream: fe.Stream, *, pace: float | None = None) -
             # Stamped now: a replay is a new answer, not an old one.
             await stream.asend(fe.Event(recorded.type, recorded.data))
     finally:
-        _close(stream)
+        await _close(stream)
 
 
 async def anthropic_answer(prompt: str, stream: fe.Stream) -> None:
@@ -55,15 +56,17 @@ async def anthropic_answer(prompt: str, stream: fe.Stream) -> None:
 
     from fastevents.providers.anthropic import apump
 
-    client = anthropic.AsyncAnthropic()
-    model = os.environ.get("FASTEVENTS_CHAT_MODEL", "claude-sonnet-4-5")
-    try:
+    async def run() -> None:
+        client = anthropic.AsyncAnthropic()
+        model = os.environ.get("FASTEVENTS_CHAT_MODEL", "claude-sonnet-4-5")
+        # messages.stream() is a context manager; the adapter reads the stream it gives
+        # (raw events and the SDK's helper events alike).
         async with client.messages.stream(
             model=model, max_tokens=2048, messages=[{"role": "user", "content": prompt}],
         ) as sdk_stream:
-            await apump(sdk_stream, stream)  # closes the stream, also on an error
-    finally:
-        _close(stream)
+            await apump(sdk_stream, stream, close=False)
+
+    await _answer(run(), stream)
 
 
 async def openai_answer(prompt: str, stream: fe.Stream) -> None:
@@ -72,16 +75,17 @@ async def openai_answer(prompt: str, stream: fe.Stream) -> None:
 
     from fastevents.providers.openai import apump
 
-    client = openai.AsyncOpenAI()
-    model = os.environ.get("FASTEVENTS_CHAT_MODEL", "gpt-4o-mini")
-    try:
+    async def run() -> None:
+        client = openai.AsyncOpenAI()
+        model = os.environ.get("FASTEVENTS_CHAT_MODEL", "gpt-4o-mini")
         sdk_stream = await client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": prompt}], stream=True,
-            stream_options={"include_usage": True},
+            stream_options={"include_usage": True},  # token counts -> a Usage event
         )
-        await apump(sdk_stream, stream)
-    finally:
-        _close(stream)
+        async with sdk_stream:  # closes the HTTP response, also when cancelled
+            await apump(sdk_stream, stream, close=False)
+
+    await _answer(run(), stream)
 
 
 def pick_producer() -> tuple[str, Producer]:
@@ -93,10 +97,25 @@ def pick_producer() -> tuple[str, Producer]:
     return "replay", replay
 
 
-def _close(stream: fe.Stream) -> None:
-    # The adapters close the stream themselves; a producer that failed before (or a
-    # replay) closes it here so readers always see the end.
+async def _answer(run: Awaitable[None], stream: fe.Stream) -> None:
+    """Run a provider call; a failure before the first event still reaches the page."""
     try:
-        stream.close()
+        await run
+    except Exception as exc:
+        # apump already sent an error the SDK raised mid-stream; one raised before the
+        # stream started (a bad key, an unknown model) has not been sent yet.
+        if await asyncio.to_thread(lambda: stream.last_seq) == 0:
+            await stream.asend(fe.error_event(str(exc) or type(exc).__name__,
+                                              error_type=type(exc).__name__))
+        raise
+    finally:
+        await _close(stream)
+
+
+async def _close(stream: fe.Stream) -> None:
+    # Readers end once the stream is closed and drained: close it however the answer
+    # ends. A Redis stream's close() is a round trip: off the event loop.
+    try:
+        await asyncio.to_thread(stream.close)
     except fe.StreamClosed:
         pass

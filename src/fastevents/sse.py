@@ -30,15 +30,26 @@ SSE support, and their users' issue trackers):
   end cleanly, so browsers reconnect (and resume) against the next worker.
 - A ``HEAD`` request gets the headers and no body: it must not consume events
   (sse-starlette #218).
+- Neither a ready event nor uvicorn's ``send`` yields to the event loop, so the write
+  loop gives it a turn every few events: a producer faster than the socket (a thread)
+  would otherwise hold the loop, and a departed client would go unnoticed while its
+  response kept receiving into a dead socket.
+- A stream backend that cannot be reached (``RedisUnavailable`` is a ``ConnectionError``)
+  ends the body cleanly with a ``retry:`` hint, or is answered so before the first event:
+  any status but 200, or a reset connection followed by one, makes an ``EventSource``
+  give up for good.
 - In one process one response reads a stream at a time: a newer response for the same
   stream instance (a browser reconnecting before the old connection was noticed dead,
   e.g. after a network cut) stops the older one before it reads anything, so the two
-  never split the events between them.
+  never split the events between them. Across processes that cannot be done, so the
+  response watches the sequence numbers: a gap (events another receiver took) is
+  written from the stream's history before the next event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import threading
@@ -47,6 +58,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
@@ -66,10 +78,21 @@ _BAD_ID_CHARS = re.compile(r"[\r\n\0]")
 # A sequence number: ASCII digits, bounded (a 64-bit counter has at most 20).
 _SEQ = re.compile(r"[0-9]{1,20}")
 _PING = b": ping\n"
+# The answer while the stream's backend (Redis) cannot be reached: come back in 2 s. Any
+# status but 200 would make an EventSource give up for good; a retry field and the end
+# of the body make it reconnect (with its Last-Event-ID) once the backend may be back.
+_RETRY_LATER = b"retry: 2000\n\n"
 # How often the shutdown watcher looks at the server's exit flag.
 _SHUTDOWN_POLL = 0.25
 # How long a newer response waits for the older reader of its stream to stop.
 _TAKEOVER_WAIT = 5.0
+# Events written between two turns of the event loop at most. Neither a ready event nor
+# uvicorn's ``send`` (which returns at once while the socket takes data, and silently
+# once the client is gone) yields: without this, a response fed faster than it writes
+# (a producer thread) would hold the loop -- no other request served, its client's
+# disconnect never processed, events received into a dead socket for as long as the
+# producer lasts. A turn every 16 events costs a few percent (fastevents-bench --sse).
+_EVENTS_PER_TURN = 16
 
 
 def encode(event: Event, id: str | None = None) -> bytes:
@@ -276,6 +299,12 @@ class EventStreamResponse(StreamingResponse):
             await PlainTextResponse(f"unreadable Last-Event-ID: {exc}", status_code=400)(
                 scope, receive, send)
             return
+        except ConnectionError:  # fastevents.redis.RedisUnavailable is one
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            await send({"type": "http.response.body", "body": _RETRY_LATER,
+                        "more_body": False})
+            return
         if plan.finished:
             await Response(status_code=204, headers={"cache-control": "no-cache"})(
                 scope, receive, send)
@@ -323,19 +352,61 @@ class EventStreamResponse(StreamingResponse):
         # Ended by the stream, a takeover or a shutdown: end the body properly, so the
         # client sees a complete response (an EventSource then reconnects and resumes).
         if not disconnected:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5), \
+                    contextlib.suppress(OSError):  # the client left meanwhile
                 await writer.finish()
 
     async def _write_entries(self, plan: _Plan, writer: _Writer) -> None:
         prefix = f"id: {plan.instance_id}:"
-        entries = self.stream.aentries(plan.after)
+        stream = self.stream
+        entries = stream.aentries(plan.after)
+        last = plan.after  # the last number written (None: live, nothing written yet)
+        unyielded = 0
+
+        async def write(seq: int, event: Event) -> None:
+            nonlocal last
+            name = _NAMES.get(event.type) or str(event.type)
+            await writer.write(
+                f"{prefix}{seq}\nevent: {name}\ndata: {event.to_json()}\n\n".encode())
+            last = seq
+
+        async def fill(upto: int | None) -> None:
+            # Another receiver took the events between `last` and `upto` (a stale
+            # connection on another worker, a second tab): each event is received once,
+            # but every received event is in history, so take them from there.
+            assert last is not None
+            gap = await anyio.to_thread.run_sync(stream.replay, last)
+            for seq, event in gap:
+                if upto is not None and seq >= upto:
+                    break
+                await write(seq, event)
+
         try:
             async for seq, event in entries:
-                name = _NAMES.get(event.type) or str(event.type)
-                await writer.write(
-                    f"{prefix}{seq}\nevent: {name}\ndata: {event.to_json()}\n\n".encode())
+                if last is not None:
+                    if seq <= last:
+                        continue  # already written from history (a gap filled earlier)
+                    if seq > last + 1:
+                        await fill(seq)
+                await write(seq, event)
+                unyielded += 1
+                if unyielded >= _EVENTS_PER_TURN:
+                    unyielded = 0
+                    # A disconnect noticed in this turn cancels us here, before the next
+                    # event is received.
+                    await anyio.lowlevel.checkpoint()
+            # Closed and drained; the last events may have gone to the other receiver.
+            if last is not None and await anyio.to_thread.run_sync(
+                    lambda: stream.last_seq) > last:
+                await fill(None)
         except HistoryLost as exc:
             await writer.write(encode(_history_lost_event(plan, exc)))
+        except ConnectionError:
+            # The backend went away mid-stream (nothing was taken from it): end cleanly,
+            # with a hint to come back, rather than reset the connection. (A server whose
+            # send raises once the client is gone lands here too: nothing more to say.)
+            with contextlib.suppress(OSError):
+                await writer.write(_RETRY_LATER)
         finally:
             aclose = getattr(entries, "aclose", None)
             if aclose is not None:

@@ -28,6 +28,8 @@ __all__ = ["aiter_events", "iter_events"]
 _RETRIES = 10
 _FIRST_DELAY = 0.25
 _MAX_DELAY = 5.0
+# No read timeout: a stream may be idle between pings for as long as the server likes.
+_TIMEOUT = httpx.Timeout(10.0, read=None)
 
 
 class _Done(Exception):
@@ -52,12 +54,70 @@ def _entry(sse: ServerSentEvent) -> tuple[str, Event] | None:
     return sse.id, event
 
 
-def _headers(last_id: str | None) -> dict[str, str]:
-    return {} if last_id is None else {"Last-Event-ID": last_id}
+class _Session:
+    """What ``iter_events`` and ``aiter_events`` share: the last id and the back-off.
 
+    The two differ only in how they connect and sleep; every decision is made here.
+    """
 
-def _retryable(exc: Exception) -> bool:
-    return isinstance(exc, httpx.TransportError)
+    __slots__ = ("delay", "failures", "got", "last_id", "reconnect", "retries", "told_retry")
+
+    def __init__(self, last_event_id: str | None, reconnect: bool, retries: int) -> None:
+        self.last_id = last_event_id
+        self.reconnect = reconnect
+        self.retries = retries
+        self.failures = 0
+        self.delay = _FIRST_DELAY
+        self.got = False  # whether the current connection delivered an event
+        self.told_retry = False  # whether it only said "retry later" (backend down)
+
+    def headers(self) -> dict[str, str]:
+        self.got = self.told_retry = False
+        return {} if self.last_id is None else {"Last-Event-ID": self.last_id}
+
+    def entry(self, sse: ServerSentEvent) -> tuple[str, Event] | None:
+        if sse.retry is not None and not sse.data:
+            self.told_retry = True
+        entry = _entry(sse)
+        if entry is not None:
+            self.got, self.failures, self.delay = True, 0, _FIRST_DELAY
+            self.last_id = entry[0]
+        return entry
+
+    def _backoff(self) -> float | None:
+        self.failures += 1
+        if self.failures > self.retries:
+            return None
+        delay, self.delay = self.delay, min(self.delay * 2, _MAX_DELAY)
+        return delay
+
+    def after_error(self, exc: Exception) -> float:
+        """Seconds to wait before the next attempt; re-raises ``exc`` when it is final."""
+        if not (self.reconnect and isinstance(exc, httpx.TransportError)):
+            raise exc
+        delay = self._backoff()
+        if delay is None:
+            raise exc
+        return delay
+
+    def after_end(self) -> float | None:
+        """The response ended cleanly: seconds to wait before asking again, or None: stop.
+
+        The stream finished (the next request gets 204), the server is restarting, or
+        it handed the stream to a newer connection: ask again -- at once after a
+        connection that delivered events, else with the back-off (and quietly give up
+        after ``retries`` empty ones).
+        """
+        if not self.reconnect:
+            return None
+        if self.got:
+            return 0.0
+        delay = self._backoff()
+        if delay is None and self.told_retry:
+            # Not the end of the stream: the server could not reach it (Redis down).
+            raise httpx.RemoteProtocolError(
+                "the server kept answering 'retry later': its stream backend is unavailable")
+        return delay
 
 
 def iter_events(
@@ -78,44 +138,26 @@ def iter_events(
     missed; an ``httpx.HTTPStatusError`` for other refusals (``400``: a bad id).
     """
     own = client is None
-    http = httpx.Client(timeout=httpx.Timeout(10.0, read=None)) if client is None else client
-    last_id = last_event_id
-    failures = 0
-    delay = _FIRST_DELAY
+    http = httpx.Client(timeout=_TIMEOUT) if client is None else client
+    session = _Session(last_event_id, reconnect, retries)
     try:
         while True:
-            got = False
             try:
-                with connect_sse(http, "GET", url, headers=_headers(last_id)) as source:
+                with connect_sse(http, "GET", url, headers=session.headers()) as source:
                     _check(source.response)
                     for sse in source.iter_sse():
-                        entry = _entry(sse)
+                        entry = session.entry(sse)
                         if entry is not None:
-                            got, failures, delay = True, 0, _FIRST_DELAY
-                            last_id = entry[0]
                             yield entry
+                wait = session.after_end()
             except _Done:
                 return
             except Exception as exc:
-                if not (reconnect and _retryable(exc)):
-                    raise
-                failures += 1
-                if failures > retries:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, _MAX_DELAY)
-                continue
-            if not reconnect:
+                wait = session.after_error(exc)
+            if wait is None:
                 return
-            # A clean end: the stream finished (the reconnect gets 204) or the server is
-            # restarting or handed the stream to a newer connection; ask again -- at once
-            # after a connection that delivered events, else with the back-off.
-            if not got:
-                failures += 1
-                if failures > retries:
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, _MAX_DELAY)
+            if wait:
+                time.sleep(wait)
     finally:
         if own:
             http.close()
@@ -131,42 +173,27 @@ async def aiter_events(
 ) -> AsyncIterator[tuple[str, Event]]:
     """:func:`iter_events` for ``async for`` (asyncio or trio, through anyio)."""
     own = client is None
-    http = (httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
-            if client is None else client)
-    last_id = last_event_id
-    failures = 0
-    delay = _FIRST_DELAY
+    http = httpx.AsyncClient(timeout=_TIMEOUT) if client is None else client
+    session = _Session(last_event_id, reconnect, retries)
     try:
         while True:
-            got = False
             try:
-                async with aconnect_sse(http, "GET", url, headers=_headers(last_id)) as source:
+                async with aconnect_sse(http, "GET", url,
+                                        headers=session.headers()) as source:
                     _check(source.response)
                     async for sse in source.aiter_sse():
-                        entry = _entry(sse)
+                        entry = session.entry(sse)
                         if entry is not None:
-                            got, failures, delay = True, 0, _FIRST_DELAY
-                            last_id = entry[0]
                             yield entry
+                wait = session.after_end()
             except _Done:
                 return
             except Exception as exc:
-                if not (reconnect and _retryable(exc)):
-                    raise
-                failures += 1
-                if failures > retries:
-                    raise
-                await anyio.sleep(delay)
-                delay = min(delay * 2, _MAX_DELAY)
-                continue
-            if not reconnect:
+                wait = session.after_error(exc)
+            if wait is None:
                 return
-            if not got:
-                failures += 1
-                if failures > retries:
-                    return
-                await anyio.sleep(delay)
-                delay = min(delay * 2, _MAX_DELAY)
+            if wait:
+                await anyio.sleep(wait)
     finally:
         if own:
             await http.aclose()

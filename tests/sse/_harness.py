@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,21 @@ HERE = Path(__file__).resolve().parent
 SERVE = HERE / "_serve.py"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 10.0, every: float = 0.02) -> bool:
+    """Poll ``cond`` until it is true (``True``) or ``timeout`` seconds pass (``False``).
+
+    The bounds the tests give are generous (CI: the suite three times on 2 busy cores);
+    a hang still fails, a slow machine does not.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if cond():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
 
 
 def listening_socket() -> socket.socket:
@@ -105,3 +122,15 @@ class Worker:
             return self._logged
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
+
+
+@contextmanager
+def serving(env: dict[str, str], app: str = "apps:app") -> Iterator[Worker]:
+    """A started worker on a socket of its own; stopped (by PID) and closed on exit."""
+    sock = listening_socket()
+    w = Worker(sock, app=app, env=env)
+    try:
+        yield w.start()
+    finally:
+        w.stop()
+        sock.close()

@@ -110,7 +110,11 @@ async def info(name: str) -> dict[str, Any]:
 
 @app.get("/s/{name}/events")
 async def events(name: str, request: Request, ping: float = 15.0) -> Response:
-    return EventStreamResponse(_stream(name), ping=ping,
+    try:
+        stream = _stream(name)
+    except ConnectionError:  # Redis unreachable: what the README recommends
+        return Response(b"retry: 2000\n\n", media_type="text/event-stream")
+    return EventStreamResponse(stream, ping=ping,
                                last_event_id=request.query_params.get("lastEventId"))
 
 
@@ -143,3 +147,26 @@ es.addEventListener("MessageStop", () => { es.close(); document.title = "done"; 
 @app.get("/page/{name}")
 async def page(name: str) -> HTMLResponse:
     return HTMLResponse(PAGE % {"name": name})
+
+
+@app.post("/s/{name}/flood")
+async def flood(name: str, seconds: float = 3.0) -> dict[str, bool]:
+    """A producer *thread* (a sync SDK pumped from a thread) sending as fast as it can."""
+    import threading
+    import time
+
+    stream = _stream(name)
+    event = fe.text_delta_event("x")
+
+    def run() -> None:
+        end = time.monotonic() + seconds
+        try:
+            while time.monotonic() < end:
+                stream.send_many([event] * 50, timeout=5)
+        except (fe.StreamClosed, TimeoutError):
+            pass
+        finally:
+            stream.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return {"started": True}

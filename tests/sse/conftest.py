@@ -13,7 +13,7 @@ pytest.importorskip("starlette", reason="the 'sse' extra is not installed")
 pytest.importorskip("uvicorn", reason="uvicorn (the 'test' extra) is not installed")
 pytest.importorskip("httpx_sse", reason="httpx-sse (the 'sse' extra) is not installed")
 
-from _harness import Worker, listening_socket
+from _harness import Worker, serving
 
 import fastevents as fe
 
@@ -47,25 +47,15 @@ def _twin_params() -> list[Any]:
 @pytest.fixture(scope="module", params=_twin_params())
 def worker(request: pytest.FixtureRequest) -> Iterator[Worker]:
     """A uvicorn worker (in-process streams of one twin, history 1000) for a test module."""
-    sock = listening_socket()
-    w = Worker(sock, env={"FE_SSE_TWIN": request.param, "FE_SSE_BACKEND": "memory"}).start()
-    try:
+    with serving({"FE_SSE_TWIN": request.param, "FE_SSE_BACKEND": "memory"}) as w:
         yield w
-    finally:
-        w.stop()
-        sock.close()
 
 
 @pytest.fixture
 def fresh_worker() -> Iterator[Worker]:
     """A worker of its own, for tests that stop or kill it."""
-    sock = listening_socket()
-    w = Worker(sock, env={"FE_SSE_BACKEND": "memory", "FE_SSE_TWIN": "python"}).start()
-    try:
+    with serving({"FE_SSE_BACKEND": "memory", "FE_SSE_TWIN": "python"}) as w:
         yield w
-    finally:
-        w.stop()
-        sock.close()
 
 
 @pytest.fixture

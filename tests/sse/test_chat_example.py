@@ -12,12 +12,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _harness import wait_until
 from _proxy import CuttableProxy
 
 from _redis_fixtures import redis_server  # noqa: F401  (fixture)
@@ -44,8 +45,8 @@ def _free_port() -> int:
 class ChatServer:
     """The example as its README starts it, in a process group of its own (stopped by PID)."""
 
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
-        self.port = _free_port()
+    def __init__(self, *args: str, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
@@ -100,13 +101,18 @@ def chat_server(redis_server: RedisServer) -> Iterator[ChatServer]:  # noqa: F81
         server.stop()
 
 
-def _wait(cond: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+
+def _ask(browser: Any, url: str) -> Callable[[], dict[str, Any]]:
+    """Open the page at ``url``, ask the default question; a reader of ``window.chat``."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(url + "/")
+    browser.find_element(By.ID, "send").click()
+
+    def state() -> dict[str, Any]:
+        return browser.execute_script("return window.chat")  # type: ignore[no-any-return]
+
+    return state
 
 
 def test_the_page_shows_exactly_the_recorded_answer_across_a_reconnect(
@@ -117,15 +123,13 @@ def test_the_page_shows_exactly_the_recorded_answer_across_a_reconnect(
     assert info == {"provider": "replay", "redis": True, "pid": info["pid"]}
     expected = recorded_text()
     proxy = CuttableProxy(("127.0.0.1", chat_server.port))
-    state = lambda: browser.execute_script("return window.chat")  # noqa: E731
     try:
-        browser.get(proxy.url + "/")
-        browser.find_element(By.ID, "send").click()
+        state = _ask(browser, proxy.url)
         # Mid-answer: some text shown, the answer not finished. Then the network drops.
-        assert _wait(lambda: len(state()["text"]) >= 40, 60), chat_server.output()
+        assert wait_until(lambda: len(state()["text"]) >= 40, 60), chat_server.output()
         assert not state()["done"], "the answer ended before the cut"
         assert proxy.cut() >= 1
-        assert _wait(lambda: state()["done"], 90), (state(), chat_server.output())
+        assert wait_until(lambda: state()["done"], 90), (state(), chat_server.output())
         final = state()
         page_text = browser.execute_script(
             "return [...document.querySelectorAll('#answer .text')]"
@@ -174,3 +178,54 @@ def test_one_process_in_memory_serves_the_whole_answer() -> None:
     finally:
         server.stop()
     assert [(e.type, e.data) for e in got] == [(e.type, e.data) for e in recorded_events()]
+
+
+def test_the_page_says_so_when_a_restarted_one_process_server_lost_the_answer(
+        browser: Any) -> None:
+    """In-memory streams die with their process: the page must not wait forever.
+
+    The restarted server answers the reconnect 404, EventSource gives up, and the page
+    shows an error instead of "reconnecting…" for good.
+    """
+    from selenium.webdriver.common.by import By
+
+    env = {"FASTEVENTS_CHAT_PACE": "0.04", "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
+    server = ChatServer(env=env)
+    try:
+        state = _ask(browser, server.url)
+        assert wait_until(lambda: len(state()["text"]) >= 20, 60), server.output()
+        server.stop()
+        server = ChatServer(env=env, port=server.port)  # same port, no sessions
+        assert wait_until(lambda: state()["done"], 60), state()
+        status = browser.find_element(By.ID, "status").text
+    finally:
+        server.stop()
+    assert state()["error"] == "closed"
+    assert status == "error: the answer ended before it was complete"
+
+
+def test_ctrl_c_ends_open_answers_cleanly_with_two_workers(redis_server: RedisServer) -> None:  # noqa: F811
+    """Ctrl-C on `--workers 2 --redis`: open responses end cleanly, the server exits.
+
+    uvicorn's graceful timeout (5 s here) would also end them, but by cutting the
+    connection: a clean end is what makes browsers resume against the next server.
+    """
+    server = ChatServer("--workers", "2", "--redis", redis_server.url,
+                        env={"FASTEVENTS_CHAT_PACE": "0.5", "ANTHROPIC_API_KEY": "",
+                             "OPENAI_API_KEY": ""})
+    try:
+        session = httpx.post(server.url + "/chat", json={"prompt": "hi"},
+                             timeout=10).json()["session"]
+        with httpx.stream("GET", f"{server.url}/chat/{session}/events",
+                          timeout=30) as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("id: ")
+            started = time.monotonic()
+            os.killpg(server.proc.pid, signal.SIGINT)
+            list(lines)  # a cut connection would raise here
+            ended = time.monotonic() - started
+        assert server.proc.wait(STOP_TIMEOUT) == 0, server.output()
+    finally:
+        server.stop()
+    # Real figure: ~0.25 s (the watcher looks four times a second); the bound is for CI.
+    assert ended < 4.0, f"the answer's response took {ended:.2f} s to end"

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
-from _harness import Worker
+from _harness import Worker, wait_until
 from _proxy import CuttableProxy
-
-
-def _wait(cond: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_page_ends_with_exactly_the_full_text_after_a_cut(worker: Worker, browser: object) -> None:
@@ -32,19 +22,19 @@ def test_page_ends_with_exactly_the_full_text_after_a_cut(worker: Worker, browse
     try:
         driver.get(f"{proxy.url}/page/{name}")  # type: ignore[attr-defined]
         out = driver.find_element(By.ID, "out")  # type: ignore[attr-defined]
-        assert _wait(lambda: driver.find_element(By.ID, "opens").text == "1", 20)  # type: ignore[attr-defined]
+        assert wait_until(lambda: driver.find_element(By.ID, "opens").text == "1", 20)  # type: ignore[attr-defined]
         httpx.post(f"{worker.url}/s/{name}/produce", params={"n": n, "interval": 0.05},
                    timeout=20).raise_for_status()
         # Cut the page's connection mid-stream, twice: each time once it has shown ten
         # more words on its current connection.
         for opened in (1, 2):
-            assert _wait(lambda o=opened: driver.find_element(  # type: ignore[attr-defined]
+            assert wait_until(lambda o=opened: driver.find_element(  # type: ignore[attr-defined]
                 By.ID, "opens").text == str(o), 30)
             words = len(out.text.split())
-            assert _wait(lambda w=words: len(out.text.split()) >= w + 10, 30), out.text
+            assert wait_until(lambda w=words: len(out.text.split()) >= w + 10, 30), out.text
             assert "w199" not in out.text, "the stream ended before the cut"
             assert proxy.cut() >= 1
-        assert _wait(lambda: driver.title == "done", 60), out.text  # type: ignore[attr-defined]
+        assert wait_until(lambda: driver.title == "done", 60), out.text  # type: ignore[attr-defined]
         text = driver.execute_script(  # type: ignore[attr-defined]
             "return document.getElementById('out').textContent")
         opens = int(driver.find_element(By.ID, "opens").text)  # type: ignore[attr-defined]
