@@ -1420,14 +1420,17 @@ def test_asend_many_enqueues_contiguously_when_there_is_room(stream_cls: type) -
     s = stream_cls(1_000_000)
     stop = threading.Event()
 
+    # Both sides stop short of the bound, so a batch always finds room: a full stream
+    # would make asend_many wait (legitimately) for a receiver this test does not have.
+    # (Before these caps the test hung whenever a fast run filled all 1 000 000 slots.)
     def hammer() -> None:
-        while not stop.is_set() and s.try_send(ev(-1)):
+        while not stop.is_set() and len(s) < 400_000 and s.try_send(ev(-1)):
             pass
 
     async def main() -> int:
         n = 0
         deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and len(s) < 900_000:
             await s.asend_many([ev(n * 100 + i) for i in range(40)])
             n += 1
         return n
