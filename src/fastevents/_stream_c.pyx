@@ -509,13 +509,6 @@ cdef extern from "Python.h":
 cdef class CEventStream
 
 
-async def _anext_slow(stream):
-    try:
-        return await _aio.receive(stream, None)
-    except StreamClosed:
-        raise StopAsyncIteration from None
-
-
 @cython.final
 @cython.freelist(16)
 cdef class _AsyncOp:
@@ -621,17 +614,21 @@ cdef int _op_step(PyObject *op_p, PyObject *arg, PyObject **result) except -1:
                 fe_incref(<PyObject *>out)
                 result[0] = <PyObject *>out
                 return 0
-            if op.kind == OP_RECV or op.kind == OP_RECV_ENTRY:
-                # areceive's value is the entry's event (taken below): one level less.
-                inner = _aio.receive_entry(s, None if t < 0 else t)
-            else:
-                inner = _anext_slow(s)
+            # areceive's and __anext__'s value is the entry's event (taken below), and
+            # __anext__ turns StreamClosed into StopAsyncIteration below: one level less.
+            inner = _aio.receive_entry(s, None if t < 0 else t)
         op.inner = inner
         op.state = OPS_DELEGATING
     elif op.state == OPS_DONE:
         raise RuntimeError("cannot reuse already awaited coroutine")
     try:
         r = fe_iter_send(<PyObject *>op.inner, arg, &res)
+    except StreamClosed:
+        op.state = OPS_DONE
+        op.inner = None
+        if op.kind == OP_ANEXT:
+            raise StopAsyncIteration from None   # closed and drained: the loop ends
+        raise
     except BaseException:
         op.state = OPS_DONE
         op.inner = None
@@ -639,7 +636,7 @@ cdef int _op_step(PyObject *op_p, PyObject *arg, PyObject **result) except -1:
     if r == 0:
         op.state = OPS_DONE
         op.inner = None
-        if op.kind == OP_RECV:
+        if op.kind == OP_RECV or op.kind == OP_ANEXT:
             ev = (<tuple>res)[1]
             fe_decref(res)
             fe_incref(<PyObject *>ev)
