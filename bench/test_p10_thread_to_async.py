@@ -4,7 +4,7 @@
 from fastevents.bench import _scenarios as sc
 from fastevents.bench._peers import peer as peer_named
 
-PEERS = [peer_named(k) for k in ("fe-c", "fe-py", "culsans", "janus", "asyncio")]
+PEERS = [peer_named(k) for k in ("fe-c", "fe-py", "culsans", "janus", "aiologic", "asyncio")]
 OPS = 50_000
 
 

@@ -273,7 +273,13 @@ async def _wait(
 ) -> None:
     """Wait for a wake-up (or the deadline) for a parked waiter, leaving it unparked."""
     try:
-        woken = await parker.wait(deadline)
+        if deadline is None and isinstance(parker, AsyncioParker):
+            # The common case without its coroutine level (this is every suspension of
+            # a producer/consumer pair): without a timer, wait() would just await fut.
+            await parker.fut
+            woken = True
+        else:
+            woken = await parker.wait(deadline)
     except BaseException:
         # Cancelled (or interrupted). If a waker had already picked us, its wake-up
         # would be lost with us: hand it on.

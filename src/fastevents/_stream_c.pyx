@@ -474,6 +474,191 @@ cdef void _release_ring(PyObject **ring, Py_ssize_t cap, Py_ssize_t head,
     free(ring)
 
 
+
+# -- the async fast path: one small awaitable instead of a coroutine ------------------------
+# `await stream.asend(ev)` / `areceive()` / `async for` complete without suspending
+# whenever the buffer has room / an event: that is the common case, and as `async def`
+# methods each call built a coroutine object and its closure (~85 ns, about half of a
+# producer-task -> consumer-task hand-off). _AsyncOp is what these methods return
+# instead: a freelisted object holding the call's arguments that, like a coroutine, does
+# nothing until it is awaited (so an un-awaited or cancelled-before-start call takes or
+# sends nothing). On its first step it tries the operation; only when it would have to
+# wait does it build _aio's coroutine and delegate to it (send / throw / close are
+# forwarded, as `await` would). It implements the Coroutine protocol and is registered
+# as a collections.abc.Coroutine, so asyncio.create_task, wait_for, anyio and trio accept
+# it as they accept Cython's own coroutines. The step is also installed as the type's
+# am_send slot, so an `await` (PyIter_Send) finishes without a StopIteration object.
+
+cdef enum:
+    OP_SEND = 0
+    OP_RECV = 1
+    OP_RECV_ENTRY = 2
+    OP_ANEXT = 3
+    OPS_NEW = 0
+    OPS_DELEGATING = 1
+    OPS_DONE = 2
+
+cdef extern from "Python.h":
+    # PyIter_Send (3.10+): 0 = returned, 1 = yielded, -1 = error (the PySendResult values).
+    int fe_iter_send "PyIter_Send"(PyObject *it, PyObject *arg, PyObject **presult) except? -1
+    ctypedef struct FeAsyncMethods "PyAsyncMethods":
+        void *am_send
+    ctypedef struct FeTypeObject "PyTypeObject":
+        FeAsyncMethods *tp_as_async
+
+cdef class CEventStream
+
+
+@cython.final
+@cython.freelist(16)
+cdef class _AsyncOp:
+    """The awaitable returned by asend / areceive / areceive_entry / __anext__."""
+    cdef CEventStream stream
+    cdef object event          # asend's event
+    cdef object timeout        # as given (checked when the operation starts)
+    cdef object inner          # _aio's coroutine, once the operation has to wait
+    cdef int kind
+    cdef int state
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, value):
+        cdef PyObject *res = NULL
+        cdef int r = _op_step(<PyObject *>self, <PyObject *>value, &res)
+        out = <object>res
+        fe_decref(res)
+        if r == 1:
+            return out
+        raise StopIteration(out)
+
+    def throw(self, typ, val=None, tb=None):
+        if self.state != OPS_DELEGATING:
+            # Not started (or finished): as for a coroutine, the exception comes out.
+            self.state = OPS_DONE
+            self.event = None
+            if isinstance(typ, BaseException):
+                raise typ
+            if isinstance(val, BaseException):
+                raise val
+            raise typ() if val is None else typ(val)
+        inner = self.inner
+        try:
+            if val is None and tb is None:
+                return inner.throw(typ)
+            return inner.throw(typ, val, tb)
+        except BaseException:
+            self.state = OPS_DONE
+            self.inner = None
+            raise
+
+    def close(self):
+        inner = self.inner
+        self.state = OPS_DONE
+        self.inner = None
+        self.event = None
+        if inner is not None:
+            inner.close()
+
+    @property
+    def __name__(self):
+        return ("asend", "areceive", "areceive_entry", "__anext__")[self.kind]
+
+    @property
+    def __qualname__(self):
+        return "CEventStream." + self.__name__
+
+
+cdef int _op_step(PyObject *op_p, PyObject *arg, PyObject **result) except -1:
+    """One step of an _AsyncOp: 0 = finished (result: its value), 1 = yielded (result: the
+    value to pass up); -1 with an exception set. The am_send signature (PySendResult)."""
+    cdef _AsyncOp op = <_AsyncOp>op_p
+    cdef CEventStream s = op.stream
+    cdef int64_t seq = 0
+    cdef int r, policy
+    cdef double t
+    cdef PyObject *res = NULL
+    if op.state == OPS_NEW:
+        if <object>arg is not None:
+            raise TypeError("can't send non-None value to a just-started coroutine")
+        op.state = OPS_DONE          # unless it has to wait, below
+        if op.kind == OP_SEND:
+            event = op.event
+            op.event = None
+            if not fast_valid(event):
+                check_event(event, s.stream_id, "send")
+            t = timeout_arg(op.timeout)
+            policy = fe_load_int(&s.core.policy)   # read once, when the send starts
+            r = s._try_push(event)
+            if r == R_DONE:
+                fe_incref(Py_None)
+                result[0] = Py_None
+                return 0
+            if r == R_CLOSED:
+                raise s._error(StreamClosed, "send")
+            if policy == POLICY_DROP:
+                fe_add_i64(&s.core.dropped, 1)
+                raise s._error(StreamFull, "send")
+            inner = _aio.send_blocking(s, event, None if t < 0 else t, "send")
+        else:
+            t = timeout_arg(op.timeout) if op.kind != OP_ANEXT else -1.0
+            ev = s._try_pop(&seq)
+            if ev is not None:
+                out = (seq, ev) if op.kind == OP_RECV_ENTRY else ev
+                fe_incref(<PyObject *>out)
+                result[0] = <PyObject *>out
+                return 0
+            # areceive's and __anext__'s value is the entry's event (taken below), and
+            # __anext__ turns StreamClosed into StopAsyncIteration below: one level less.
+            inner = _aio.receive_entry(s, None if t < 0 else t)
+        op.inner = inner
+        op.state = OPS_DELEGATING
+    elif op.state == OPS_DONE:
+        raise RuntimeError("cannot reuse already awaited coroutine")
+    try:
+        r = fe_iter_send(<PyObject *>op.inner, arg, &res)
+    except StreamClosed:
+        op.state = OPS_DONE
+        op.inner = None
+        if op.kind == OP_ANEXT:
+            raise StopAsyncIteration from None   # closed and drained: the loop ends
+        raise
+    except BaseException:
+        op.state = OPS_DONE
+        op.inner = None
+        raise
+    if r == 0:
+        op.state = OPS_DONE
+        op.inner = None
+        if op.kind == OP_RECV or op.kind == OP_ANEXT:
+            ev = (<tuple>res)[1]
+            fe_decref(res)
+            fe_incref(<PyObject *>ev)
+            res = <PyObject *>ev
+    result[0] = res
+    return r
+
+
+(<FeTypeObject *>_AsyncOp).tp_as_async.am_send = <void *>_op_step
+import collections.abc
+collections.abc.Coroutine.register(_AsyncOp)
+
+
+cdef inline _AsyncOp new_op(CEventStream s, int kind, object event, object timeout):
+    cdef _AsyncOp op = _AsyncOp.__new__(_AsyncOp)
+    op.stream = s
+    op.kind = kind
+    op.event = event
+    op.timeout = timeout
+    return op
+
+
 # -- the stream ----------------------------------------------------------------------------
 
 @cython.final
@@ -1159,39 +1344,17 @@ cdef class CEventStream:
 
     # -- async: fast paths here, waiting in _aio -------------------------------------------
 
-    async def asend(self, event, *, timeout=None):
+    def asend(self, event, *, timeout=None):
         """Send from a task; suspends only when it must wait for room."""
-        if not fast_valid(event):
-            check_event(event, self.stream_id, "send")
-        cdef double t = timeout_arg(timeout)
-        cdef int policy = fe_load_int(&self.core.policy)   # read once, when the send starts
-        cdef int r = self._try_push(event)
-        if r == R_DONE:
-            return
-        if r == R_CLOSED:
-            raise self._error(StreamClosed, "send")
-        if policy == POLICY_DROP:
-            fe_add_i64(&self.core.dropped, 1)
-            raise self._error(StreamFull, "send")
-        await _aio.send_blocking(self, event, None if t < 0 else t, "send")
+        return new_op(self, OP_SEND, event, timeout)
 
-    async def areceive(self, *, timeout=None):
+    def areceive(self, *, timeout=None):
         """Receive from a task; suspends only when the stream is empty."""
-        cdef double t = timeout_arg(timeout)
-        cdef int64_t seq = 0
-        ev = self._try_pop(&seq)
-        if ev is not None:
-            return ev
-        return await _aio.receive(self, None if t < 0 else t)
+        return new_op(self, OP_RECV, None, timeout)
 
-    async def areceive_entry(self, *, timeout=None):
+    def areceive_entry(self, *, timeout=None):
         """receive_entry() from a task."""
-        cdef double t = timeout_arg(timeout)
-        cdef int64_t seq = 0
-        ev = self._try_pop(&seq)
-        if ev is not None:
-            return (seq, ev)
-        return await _aio.receive_entry(self, None if t < 0 else t)
+        return new_op(self, OP_RECV_ENTRY, None, timeout)
 
     async def asend_many(self, events, *, timeout=None):
         """send_many() from a task."""
@@ -1211,15 +1374,8 @@ cdef class CEventStream:
     def __aiter__(self):
         return self
 
-    async def __anext__(self):
-        cdef int64_t seq = 0
-        ev = self._try_pop(&seq)
-        if ev is not None:
-            return ev
-        try:
-            return await _aio.receive(self, None)
-        except StreamClosed:
-            raise StopAsyncIteration from None
+    def __anext__(self):
+        return new_op(self, OP_ANEXT, None, None)
 
     # -- primitives for _aio (see its docstring) -------------------------------------------
 

@@ -129,9 +129,21 @@ def _fresh(peer: Peer, buffer: int) -> Callable[[], Any]:
     make_channel = _maker(peer)
 
     def make() -> Any:
-        return make_channel(buffer, False).obj
+        ch = make_channel(buffer, False)
+        _CLOSERS.append(ch.close)
+        return ch.obj
 
     return make
+
+
+#: Close functions of the queues a measurement made: called once it is over, so that a
+#: peer that warns when dropped open (anyio's memory streams) stays quiet.
+_CLOSERS: list[Callable[[], Any]] = []
+
+
+def _close_all() -> None:
+    while _CLOSERS:
+        _CLOSERS.pop()()
 
 
 def _used(peer: Peer, buffer: int) -> Callable[[], Any]:
@@ -141,6 +153,7 @@ def _used(peer: Peer, buffer: int) -> Callable[[], Any]:
 
     def make() -> Any:
         ch = make_channel(buffer, False)
+        _CLOSERS.append(ch.close)
         for _ in range(buffer):
             ch.put_nowait(ev)
         for _ in range(buffer):
@@ -157,14 +170,20 @@ def stream_memory(peer: Peer, k: int, *, buffer: int = 100, used: bool = False) 
     outside tracemalloc's view: the compiled ring) and ``method``.
     """
     make = _used(peer, buffer) if used else _fresh(peer, buffer)
-    traced = _traced_per_object(make, k)
+    try:
+        traced = _traced_per_object(make, k)
+    finally:
+        _close_all()
     untraced = 0.0
     method = "tracemalloc"
     if peer.key == "fe-c":
         if not used:
             method = "tracemalloc (no ring before the first send)"
         else:
-            measured = _malloc_per_object(make, k)
+            try:
+                measured = _malloc_per_object(make, k)
+            finally:
+                _close_all()
             if measured is not None:
                 untraced = measured
                 method = "tracemalloc + mallinfo2 (C ring)"

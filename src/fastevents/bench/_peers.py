@@ -205,6 +205,58 @@ def _mixed_peer(key: str) -> Peer:
     return Peer(key, key, caps, _mixed_maker(mod), version=_version(key))
 
 
+def _make_anyio(maxsize: int, drop: bool = False) -> Channel:
+    import anyio
+
+    send, recv = anyio.create_memory_object_stream[Any](maxsize)
+
+    def close() -> None:
+        send.close()
+        recv.close()
+
+    async def aclose() -> None:
+        close()
+
+    return Channel((send, recv), put_nowait=send.send_nowait, get_nowait=recv.receive_nowait,
+                   full_exc=anyio.WouldBlock, aput=send.send, aget=recv.receive,
+                   close=close, aclose=aclose)
+
+
+def _anyio_peer() -> Peer:
+    caps = frozenset({ASYNC, BOUNDED})
+    mod, reason = _import("anyio")
+    if mod is None:
+        return Peer("anyio", "anyio memory stream", caps, None, reason)
+    return Peer("anyio", "anyio memory stream", caps, _make_anyio, version=_version("anyio"))
+
+
+def _make_aiologic(maxsize: int, drop: bool = False) -> Channel:
+    import aiologic
+
+    q: Any = aiologic.Queue(maxsize)
+
+    def put_nowait(item: Any) -> None:
+        q.green_put(item, blocking=False)
+
+    def get_nowait() -> Any:
+        return q.green_get(blocking=False)
+
+    return Channel(q, put=q.green_put, get=q.green_get, put_nowait=put_nowait,
+                   get_nowait=get_nowait, full_exc=aiologic.QueueFull, aput=q.async_put,
+                   aget=q.async_get)
+
+
+def _aiologic_peer() -> Peer:
+    # A thread-to-task queue (it claims to beat culsans): compared where it is one (P10),
+    # and between tasks of one loop (P9).
+    caps = frozenset({ASYNC, THREAD_TO_ASYNC})
+    mod, reason = _import("aiologic")
+    if mod is None:
+        return Peer("aiologic", "aiologic.Queue", caps, None, reason)
+    return Peer("aiologic", "aiologic.Queue", caps, _make_aiologic,
+                version=_version("aiologic"))
+
+
 _PEERS: list[Peer] | None = None
 
 
@@ -221,6 +273,8 @@ def all_peers() -> list[Peer]:
             Peer("asyncio", "asyncio.Queue", frozenset({ASYNC, BOUNDED}), _make_asyncio),
             _mixed_peer("janus"),
             _mixed_peer("culsans"),
+            _anyio_peer(),
+            _aiologic_peer(),
         ]
     return _PEERS
 
