@@ -41,7 +41,8 @@ SDIST_ROOT = f"fastevents_stream-{VERSION_STR}"
 
 # Sources only the build needs: in the sdist, never in a wheel.
 BUILD_SOURCES = ("_stream_c.pyx", "_core.pxd", "_sync.pxd", "_sync.h")
-JUNK = re.compile(r"(__pycache__/|\.py[cod]$|\.so$|\.pyd$|\.c$|\.html$|\.o$)")
+# .html only under src/: Cython's annotation output; examples/chat's page is a source file.
+JUNK = re.compile(r"(__pycache__/|\.py[cod]$|\.so$|\.pyd$|\.c$|src/.*\.html$|\.o$)")
 
 
 def _build_env(**extra: str) -> dict[str, str]:
@@ -126,6 +127,7 @@ def test_sdist_has_every_source_test_and_bench_file(sdist_names: set[str]) -> No
     wanted = set(_tree(PKG, "**/*.py")) | set(_tree(PKG, "**/*.pyi"))
     wanted |= set(_tree(ROOT / "tests", "**/*"))  # tests/data/ and tests/typing/ included
     wanted |= set(_tree(ROOT / "bench", "**/*"))
+    wanted |= set(_tree(ROOT / "examples", "**/*"))  # the chat example and its test run
     missing = sorted(wanted - sdist_names)
     assert not missing, f"missing from the sdist: {missing}"
 
