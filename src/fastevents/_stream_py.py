@@ -357,16 +357,8 @@ class PyEventStream(Stream):
                 cancel: threading.Event | None = None) -> Event:
         """The next event, waiting for one; ``StreamClosed`` once closed and drained
         (``timeout`` → ``TimeoutError``, ``cancel`` set → ``Cancelled``)."""
-        t = check_timeout(timeout)
-        check_cancel(cancel)
-        with self._lock:
-            if not self._buf and not self._wait_for_event(t, cancel, "receive"):
-                raise self._error(StreamClosed, "receive")
-            event = self._take()
-            woken = self._wake_senders(1)
-        if woken:
-            self._wake_all(woken)
-        return event
+        # One critical section for both: the number costs nothing to read here.
+        return self.receive_entry(timeout=timeout, cancel=cancel)[1]
 
     def receive_entry(self, *, timeout: float | None = None,
                       cancel: threading.Event | None = None) -> tuple[int, Event]:
@@ -385,14 +377,8 @@ class PyEventStream(Stream):
 
     def try_receive(self) -> Event | None:
         """The next event if one is buffered, else ``None`` (never waits)."""
-        with self._lock:
-            if not self._buf:
-                return None
-            event = self._take()
-            woken = self._wake_senders(1)
-        if woken:
-            self._wake_all(woken)
-        return event
+        entry = self.try_receive_entry()
+        return None if entry is None else entry[1]
 
     def try_receive_entry(self) -> tuple[int, Event] | None:
         """Like :meth:`try_receive`, with the event's sequence number."""
