@@ -175,3 +175,101 @@ def test_closed_and_errors_at_await(stream_cls: type) -> None:
 
     run(main())
     assert s.dropped == 1
+
+
+# -- a wait without a timeout on asyncio (the compiled twin parks on a future it yields
+#    itself, with no coroutine of its own): the same rules as a coroutine's wait ----------
+
+
+def test_parked_by_hand_then_closed_leaves_no_waiter(stream_cls: type) -> None:
+    """close() on a parked awaitable takes it off the waiter list; a later event goes to
+    the next receiver, not to the abandoned one."""
+    s = stream_cls(1)
+
+    async def main() -> None:
+        aw = s.areceive().__await__()
+        fut = aw.send(None)                       # parks: yields what the task waits on
+        assert isinstance(fut, asyncio.Future)
+        assert s._waiting() == (0, 1)
+        aw.close()
+        assert s._waiting() == (0, 0)
+        t = asyncio.create_task(s.areceive())
+        await asyncio.sleep(0)
+        await s.asend(ev(5))
+        assert (await asyncio.wait_for(t, 5)).data["text"] == "5"
+
+    run(main())
+
+
+def test_parked_by_hand_then_dropped_leaves_no_waiter(stream_cls: type) -> None:
+    """An awaitable dropped while parked leaves the list, as a coroutine's finalizer
+    closes it: otherwise a wake-up would go to nobody and the next receiver stall."""
+    import gc
+
+    s = stream_cls(1)
+
+    async def main() -> None:
+        aw = s.areceive().__await__()
+        aw.send(None)
+        assert s._waiting() == (0, 1)
+        del aw
+        gc.collect()
+        assert s._waiting() == (0, 0)
+        t = asyncio.create_task(s.areceive())
+        await asyncio.sleep(0)
+        await s.asend(ev(6))
+        assert (await asyncio.wait_for(t, 5)).data["text"] == "6"
+
+    run(main())
+
+
+def test_parked_sender_resumed_after_room_sends_once(stream_cls: type) -> None:
+    """A parked send, driven by hand, resumed once room appeared: sent exactly once."""
+    s = stream_cls(1)
+    s.send(ev(0))
+
+    async def main() -> None:
+        aw = s.asend(ev(1)).__await__()
+        assert isinstance(aw.send(None), asyncio.Future)
+        assert s._waiting() == (1, 0)
+        assert s.try_receive().data["text"] == "0"   # room: wakes the sender
+        with pytest.raises(StopIteration):
+            aw.send(None)
+        assert s._waiting() == (0, 0)
+        assert [e.data["text"] for e in s.receive_many(10, timeout=1)] == ["1"]
+
+    run(main())
+
+
+def test_woken_waiters_on_one_loop_get_each_event_once(stream_cls: type) -> None:
+    """Many tasks parked without timeouts on one loop, fed by the loop and by a thread:
+    every event is delivered once, and no task is left waiting."""
+    import threading
+
+    s = stream_cls(4)
+    n_tasks, per_task = 8, 250
+
+    async def main() -> list[str]:
+        got: list[str] = []
+
+        async def consume() -> None:
+            async for e in s:
+                got.append(e.data["text"])
+
+        async def produce(k: int) -> None:
+            for i in range(per_task):
+                await s.asend(ev(k * 10_000 + i))
+
+        consumers = [asyncio.create_task(consume()) for _ in range(n_tasks)]
+        th = threading.Thread(target=lambda: [s.send(ev(90_000 + i)) for i in range(per_task)])
+        th.start()
+        await asyncio.gather(*(produce(k) for k in range(n_tasks)))
+        await asyncio.to_thread(th.join, 10)
+        s.close()
+        await asyncio.wait_for(asyncio.gather(*consumers), 10)
+        return got
+
+    got = run(main())
+    want = [str(k * 10_000 + i) for k in range(n_tasks) for i in range(per_task)]
+    want += [str(90_000 + i) for i in range(per_task)]
+    assert sorted(got) == sorted(want)

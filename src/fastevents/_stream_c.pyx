@@ -28,6 +28,12 @@ Locking discipline (the reason for most of the shape of this file):
 * Wake-ups cost nothing when nobody waits: the core counts parked sync waiters and keeps
   lists of parked async waiters, and signals only when one exists. Async waiters are
   woken FIFO through their parker (made by _aio), after unlocking.
+* Before a thread sleeps in a GIL-free wait it may poll the stream for a few
+  microseconds ("hand-off spinning", bounded and adaptive: see _core.pxd), because
+  between threads each sleep costs a futex wake plus a GIL hand-off that sleeps again.
+  A spinner reads the count without the mutex; every decision is retaken under it.
+* An asyncio task that must wait without a timeout parks on a future that its awaitable
+  yields itself (_op_park); other waits (timeouts, trio) go through _aio's coroutines.
 
 The C-level state (the Core struct, the rings, the waiter lists, the critical-section
 helpers) lives in _core.pxd; the mutex/condvar/atomics shim in _sync.h (_sync.pxd).
@@ -61,6 +67,7 @@ import os
 import types
 
 from fastevents import _aio
+from fastevents._aio import AsyncioParker
 from fastevents._args import (
     check_after, check_buffer_size, check_cancel, check_event, check_events,
     check_history, check_max_items, check_policy, check_timeout, refuse_copy,
@@ -119,6 +126,30 @@ cdef class _CWaiter:
 
 
 cdef Wake NO_WAKE            # all zero
+
+
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+# Hand-off spinning (see _core.pxd) needs a second CPU for the thread it waits for:
+# a stream keeps the number of usable CPUs (0 = spinning off). FASTEVENTS_SPIN=0 turns
+# it off for the process (for machines that always run more threads than CPUs).
+cdef int _ncpus = _usable_cpus()
+cdef int _spin_default = (_ncpus if _ncpus > 1 and os.environ.get("FASTEVENTS_SPIN", "1") != "0"
+                          else 0)
+
+
+def _set_spinning(bint on):
+    """Whether streams created from now on may spin before sleeping (the default: yes
+    on a machine with 2+ usable CPUs). For A/B measurements; returns the old setting."""
+    global _spin_default
+    old = _spin_default >= 2
+    _spin_default = _ncpus if on and _ncpus > 1 else 0
+    return old
 
 
 cdef inline void lock_core(Core *c) noexcept:
@@ -235,6 +266,8 @@ cdef void _atfork_child() noexcept nogil:
         fe_cond_init(&c.not_full)
         c.send_waiting = 0
         c.recv_waiting = 0
+        c.send_spinning = 0
+        c.recv_spinning = 0
         c = c.reg_next
     fe_mutex_init(&_registry_mu)
 
@@ -497,6 +530,22 @@ cdef enum:
     OPS_NEW = 0
     OPS_DELEGATING = 1
     OPS_DONE = 2
+    OPS_PARKED = 3             # asyncio, no timeout: parked on a future we yielded
+
+from asyncio import _get_running_loop
+from threading import get_ident as _get_ident
+
+cdef bint _own_park = True
+
+
+def _set_own_park(bint on):
+    """Whether an asyncio wait without a timeout parks on the op's own future (the
+    default) or goes through _aio's coroutines, as before issue 14. For A/B
+    measurements and tests of both paths; returns the old setting."""
+    global _own_park
+    old = _own_park
+    _own_park = on
+    return old
 
 cdef extern from "Python.h":
     # PyIter_Send (3.10+): 0 = returned, 1 = yielded, -1 = error (the PySendResult values).
@@ -517,6 +566,7 @@ cdef class _AsyncOp:
     cdef object event          # asend's event
     cdef object timeout        # as given (checked when the operation starts)
     cdef object inner          # _aio's coroutine, once the operation has to wait
+    cdef _CWaiter waiter       # OPS_PARKED: our waiter (its parker holds the future)
     cdef int kind
     cdef int state
 
@@ -540,9 +590,9 @@ cdef class _AsyncOp:
 
     def throw(self, typ, val=None, tb=None):
         if self.state != OPS_DELEGATING:
-            # Not started (or finished): as for a coroutine, the exception comes out.
-            self.state = OPS_DONE
-            self.event = None
+            # Not started, parked on our own future (cancelled, say), or finished: as for
+            # a coroutine, the exception comes out -- after a parked op left the stream.
+            self._leave()
             if isinstance(typ, BaseException):
                 raise typ
             if isinstance(val, BaseException):
@@ -560,11 +610,30 @@ cdef class _AsyncOp:
 
     def close(self):
         inner = self.inner
-        self.state = OPS_DONE
+        self._leave()
         self.inner = None
-        self.event = None
         if inner is not None:
             inner.close()
+
+    def __dealloc__(self):
+        # Dropped while parked (driven by hand, say): leave the waiter list, as a
+        # coroutine's finalizer closes it -- or a wake-up would go to nobody. (Here, not
+        # in __del__: an object reused from the freelist keeps its "finalized" mark, so
+        # tp_finalize would not run twice for one slot.) _leave neither stores nor
+        # returns self; an exception in it is reported as unraisable.
+        if self.state == OPS_PARKED and self.waiter is not None:
+            self._leave()
+
+    cdef int _leave(self) except -1:
+        """Finish without a result. A parked op leaves the waiter list; if a waker had
+        already taken it off to wake it, that wake-up is handed on (as _aio._wait)."""
+        cdef _CWaiter w = self.waiter
+        self.state = OPS_DONE
+        self.event = None
+        self.waiter = None
+        if w is not None and not self.stream._unpark_c(w):
+            self.stream._pass_wake(self.kind != OP_SEND)
+        return 0
 
     @property
     def __name__(self):
@@ -605,6 +674,11 @@ cdef int _op_step(PyObject *op_p, PyObject *arg, PyObject **result) except -1:
             if policy == POLICY_DROP:
                 fe_add_i64(&s.core.dropped, 1)
                 raise s._error(StreamFull, "send")
+            if t < 0 and _own_park:
+                loop = _get_running_loop()
+                if loop is not None:
+                    op.event = event         # kept for the attempts after wake-ups
+                    return _op_park(op, s, loop, result)
             inner = _aio.send_blocking(s, event, None if t < 0 else t, "send")
         else:
             t = timeout_arg(op.timeout) if op.kind != OP_ANEXT else -1.0
@@ -614,11 +688,42 @@ cdef int _op_step(PyObject *op_p, PyObject *arg, PyObject **result) except -1:
                 fe_incref(<PyObject *>out)
                 result[0] = <PyObject *>out
                 return 0
+            if t < 0 and _own_park:
+                loop = _get_running_loop()
+                if loop is not None:
+                    return _op_park(op, s, loop, result)
             # areceive's and __anext__'s value is the entry's event (taken below), and
             # __anext__ turns StreamClosed into StopAsyncIteration below: one level less.
             inner = _aio.receive_entry(s, None if t < 0 else t)
         op.inner = inner
         op.state = OPS_DELEGATING
+    elif op.state == OPS_PARKED:
+        # Resumed by the task, once the future is done: woken (or, driven by hand,
+        # early). Leave the list if still on it, then try again, parking anew if need be.
+        w = op.waiter
+        op.waiter = None
+        op.state = OPS_DONE
+        s._unpark_c(w)
+        # One attempt without a waiter first: after a wake-up it nearly always succeeds,
+        # and a waiter costs a future.
+        if op.kind == OP_SEND:
+            r = s._try_push(op.event)
+            if r == R_DONE:
+                op.event = None
+                fe_incref(Py_None)
+                result[0] = Py_None
+                return 0
+            if r == R_CLOSED:
+                op.event = None
+                raise s._error(StreamClosed, "send")
+        else:
+            ev = s._try_pop(&seq)
+            if ev is not None:
+                out = (seq, ev) if op.kind == OP_RECV_ENTRY else ev
+                fe_incref(<PyObject *>out)
+                result[0] = <PyObject *>out
+                return 0
+        return _op_park(op, s, w.parker.loop, result)
     elif op.state == OPS_DONE:
         raise RuntimeError("cannot reuse already awaited coroutine")
     try:
@@ -643,6 +748,52 @@ cdef int _op_step(PyObject *op_p, PyObject *arg, PyObject **result) except -1:
             res = <PyObject *>ev
     result[0] = res
     return r
+
+
+cdef int _op_park(_AsyncOp op, CEventStream s, object loop, PyObject **result) except -1:
+    """The common wait of an asyncio task without a timeout, with no coroutine of its
+    own: park a waiter whose parker holds a future of the loop, and yield that future
+    to the task as `await future` does. The task resumes the op when it is done (see
+    OPS_PARKED); a cancellation is thrown in (see _AsyncOp.throw). Everything else --
+    timeouts, trio -- waits in _aio's coroutines. Finishes (0) if it need not wait."""
+    cdef PyObject *ev = NULL
+    cdef int64_t seq = 0
+    cdef int r
+    cdef _CWaiter w = _CWaiter.__new__(_CWaiter)
+    parker = AsyncioParker.__new__(AsyncioParker)
+    parker.loop = loop
+    fut = loop.create_future()
+    parker.fut = fut
+    parker.thread = _get_ident()
+    w.parker = parker
+    op.state = OPS_DONE              # unless parked below
+    if op.kind == OP_SEND:
+        event = op.event
+        if s._send_or_park_c(w, event, "send") == R_DONE:
+            op.event = None
+            fe_incref(Py_None)
+            result[0] = Py_None
+            return 0
+    else:
+        r = s._recv_or_park_c(w, &ev, &seq)
+        if r == R_DONE:
+            if op.kind == OP_RECV_ENTRY:
+                out = (seq, <object>ev)
+                fe_decref(ev)
+                fe_incref(<PyObject *>out)
+                ev = <PyObject *>out
+            result[0] = ev                # the new reference passes to the caller
+            return 0
+        if r == R_CLOSED:
+            if op.kind == OP_ANEXT:
+                raise StopAsyncIteration
+            raise s._error(StreamClosed, "receive")
+    op.waiter = w
+    op.state = OPS_PARKED
+    fut._asyncio_future_blocking = True
+    fe_incref(<PyObject *>fut)
+    result[0] = <PyObject *>fut
+    return 1
 
 
 (<FeTypeObject *>_AsyncOp).tp_as_async.am_send = <void *>_op_step
@@ -678,6 +829,8 @@ cdef class CEventStream:
         list_init(&c.arecv)
         c.last_activity = fe_coarse_ns()
         c.size = 100
+        c.spin = _spin_default
+        c.spin_credit = 2
         c.owner = <PyObject *>self
         # The registry is linked with the GIL released when its mutex is busy, so that
         # this thread never waits for the GIL while holding it.
@@ -847,7 +1000,15 @@ cdef class CEventStream:
             fe_decref(chain.owner)      # the list's reference; `w` holds its own
             chain = nxt
             try:
-                taken = w.parker.wake()
+                parker = w.parker
+                if type(parker) is AsyncioParker and _get_running_loop() is parker.loop:
+                    # AsyncioParker.wake()'s same-loop case, without its frame.
+                    fut = parker.fut
+                    if not fut.done():
+                        fut.set_result(None)
+                    taken = True
+                else:
+                    taken = parker.wake()
             except BaseException as exc:
                 taken = False
                 if first is None:
@@ -1385,21 +1546,33 @@ cdef class CEventStream:
         return w
 
     def _recv_or_park(self, _CWaiter w):
-        cdef Core *c = &self.core
         cdef PyObject *ev = NULL
+        cdef int64_t seq = 0
+        cdef int r = self._recv_or_park_c(w, &ev, &seq)
+        if r == R_DONE:
+            result = <object>ev
+            fe_decref(ev)
+            return (_aio.GOT, seq, result)
+        if r == R_CLOSED:
+            return (_aio.CLOSED, 0, None)
+        return (_aio.EMPTY if w is None else _aio.PARKED, 0, None)
+
+    cdef int _recv_or_park_c(self, _CWaiter w, PyObject **out, int64_t *seq) except -1:
+        """_recv_or_park's critical section: R_DONE (out[0]: a new reference, seq set),
+        R_CLOSED, or R_WOULD_WAIT (w parked, unless None)."""
+        cdef Core *c = &self.core
         cdef PyObject *evicted = NULL
         cdef Wake woken = NO_WAKE
         cdef int r
-        cdef int64_t seq = 0
         cdef int64_t now = activity_now(c)
         if w is not None:
             if w.node.parked:
                 raise RuntimeError("waiter is already parked")
             Py_INCREF(w)           # the waiter list's reference, taken before locking
         lock_core(c)
-        r = pop_locked(c, &ev, &evicted, &woken)
+        r = pop_locked(c, out, &evicted, &woken)
         if r == R_DONE:
-            seq = c.popped
+            seq[0] = c.popped
             c.last_activity = now
         elif r == R_WOULD_WAIT and w is not None:
             w.node.parked = 1
@@ -1411,17 +1584,23 @@ cdef class CEventStream:
             fe_decref(evicted)
         if w is not None and r != R_WOULD_WAIT:
             Py_DECREF(w)
-        if r == R_DONE:
-            result = <object>ev
-            fe_decref(ev)
-            if woken.chain != NULL:
+        if r == R_DONE and woken.chain != NULL:
+            try:
                 self._wake(woken.chain)
-            return (_aio.GOT, seq, result)
-        if r == R_CLOSED:
-            return (_aio.CLOSED, 0, None)
-        return (_aio.EMPTY if w is None else _aio.PARKED, 0, None)
+            except BaseException:
+                fe_decref(out[0])    # the caller gets nothing: raise as before
+                raise
+        return r
 
     def _send_or_park(self, _CWaiter w, event, str op):
+        cdef int r = self._send_or_park_c(w, event, op)
+        if r == R_DONE:
+            return _aio.SENT
+        return _aio.FULL if w is None else _aio.PARKED
+
+    cdef int _send_or_park_c(self, _CWaiter w, object event, str op) except -1:
+        """_send_or_park's critical section: R_DONE or R_WOULD_WAIT (w parked, unless
+        None); raises StreamClosed / MemoryError."""
         cdef Core *c = &self.core
         cdef Wake woken = NO_WAKE
         cdef int r
@@ -1448,14 +1627,17 @@ cdef class CEventStream:
         if r == R_DONE:
             if woken.chain != NULL:
                 self._wake(woken.chain)
-            return _aio.SENT
+            return r
         if r == R_CLOSED:
             raise self._error(StreamClosed, op)
         if r == R_NOMEM:
             raise MemoryError()
-        return _aio.FULL if w is None else _aio.PARKED
+        return r
 
     def _unpark(self, _CWaiter w not None):
+        return self._unpark_c(w)
+
+    cdef bint _unpark_c(self, _CWaiter w) except -1:
         cdef Core *c = &self.core
         cdef bint was_parked
         lock_core(c)

@@ -136,6 +136,19 @@ static inline int64_t fe_coarse_ns(void) {
 }
 #endif /* _WIN32 */
 
+/* Take a mutex without the GIL, spinning on try-locks first. Every critical section
+ * is a few dozen instructions, so the holder nearly always lets go within the spin:
+ * a plain lock would instead sleep in the kernel and make the holder pay a futex wake
+ * on unlock -- measured at ~4 such syscalls per 100-event hand-off before this. */
+static inline void fe_mutex_lock_spin(fe_mutex_t *m) {
+    int i;
+    for (i = 0; i < 256; i++) {
+        if (fe_mutex_trylock(m)) return;
+        fe_cpu_relax();
+    }
+    fe_mutex_lock(m);
+}
+
 /* Relaxed atomic loads and stores for the few Core fields that are read without the
  * mutex (len(), closed, policy, last_seq, a racy peek before taking the lock) and for
  * the dropped counter. Every write of such a field goes through these too, so that on a

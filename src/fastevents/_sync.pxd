@@ -9,6 +9,7 @@ cdef extern from "_sync.h" nogil:
     void fe_mutex_init(fe_mutex_t *m)
     void fe_mutex_destroy(fe_mutex_t *m)
     void fe_mutex_lock(fe_mutex_t *m)
+    void fe_mutex_lock_spin(fe_mutex_t *m)
     bint fe_mutex_trylock(fe_mutex_t *m)
     void fe_mutex_unlock(fe_mutex_t *m)
     void fe_cond_init(fe_cond_t *c)
