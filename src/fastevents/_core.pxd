@@ -24,7 +24,7 @@ from fastevents._sync cimport (
     fe_cond_broadcast, fe_cond_signal, fe_cond_t, fe_cond_timedwait, fe_coarse_ns,
     fe_cpu_relax, fe_load_int, fe_load_ssize, fe_mutex_lock, fe_mutex_lock_spin, fe_mutex_t,
     fe_mutex_trylock, fe_mutex_unlock, fe_now_ns, fe_store_i64, fe_store_int,
-    fe_store_ssize,
+    fe_store_ssize, FE_HAS_GIL,
 )
 
 cdef extern from "Python.h":
@@ -353,7 +353,7 @@ cdef inline int wait_and_push(Core *c, PyObject *ev, int64_t slice_ns, Wake *wok
     if r == R_DONE:
         c.last_activity = activity_now(c)
     unlock_core(c, woken)
-    if spun:
+    if spun and FE_HAS_GIL:
         spin_while_busy(c, &c.recv_waiting)
     if claimed:
         spin_account(c, spun)
@@ -387,7 +387,7 @@ cdef inline void wait_for_event(Core *c, int64_t slice_ns) noexcept nogil:
             fe_cond_timedwait(&c.not_empty, &c.mu, slice_ns)
         fe_store_ssize(&c.recv_waiting, c.recv_waiting - 1)
     fe_mutex_unlock(&c.mu)
-    if spun:
+    if spun and FE_HAS_GIL:
         spin_while_busy(c, &c.send_waiting)
     if claimed:
         spin_account(c, spun)
@@ -441,7 +441,7 @@ cdef inline void spin_account(Core *c, int paid) noexcept nogil:
     fe_store_int(&c.spin_credit, credit)
 
 
-cdef inline void spin_pause() noexcept nogil:
+cdef inline void spin_pause(int pauses) noexcept nogil:
     """Between two looks at the stream. Each look pulls the cache line that the thread
     at work writes on every send and receive away from it (~100 ns a miss across cores
     here): so look every ~0.3 us, not after every pause instruction.
@@ -451,7 +451,7 @@ cdef inline void spin_pause() noexcept nogil:
     for seconds (up to 20 us/event over a 100 000-event run, against ~300 without it),
     and on a quiet machine it slowed P3 from ~170 to ~330 ns/event."""
     cdef int i
-    for i in range(SPIN_PAUSES):
+    for i in range(pauses):
         fe_cpu_relax()
 
 
@@ -469,25 +469,26 @@ cdef inline int spin_for(Core *c, int event, int64_t slice_ns) noexcept nogil:
             return 1
         if fe_now_ns() >= end:
             return 0
-        spin_pause()
+        spin_pause(SPIN_PAUSES)
 
 
 cdef inline void spin_while_busy(Core *c, Py_ssize_t *other_waiting) noexcept nogil:
     """After a spin that paid off, the other side holds the GIL and works the stream.
     Poll until it starts waiting itself (so it is releasing the GIL), leaves the count
     alone for QUIET_NS (busy elsewhere: stop spending CPU on it), or SPIN_NS passed.
-    The count (on the worker's hot cache line) is read only every 8th look."""
+    Its waiting count has a cache line of its own, so it is looked at often (~80 ns);
+    the count, on the worker's hot line, only every 32nd look."""
     cdef Py_ssize_t w0 = fe_load_ssize(other_waiting)
     cdef Py_ssize_t last = fe_load_ssize(&c.count), n
     cdef int64_t now = fe_now_ns()
     cdef int64_t end = now + SPIN_NS, changed = now
     cdef unsigned int k = 0
     while True:
-        spin_pause()
+        spin_pause(SPIN_PAUSES // 4)
         if fe_load_ssize(other_waiting) != w0 or fe_load_int(&c.closed):
             return
         k += 1
-        if k % 8:
+        if k % 32:
             continue
         now = fe_now_ns()
         n = fe_load_ssize(&c.count)

@@ -136,6 +136,15 @@ static inline int64_t fe_coarse_ns(void) {
 }
 #endif /* _WIN32 */
 
+/* 1 when a GIL serializes Python threads (then a hand-off spinner waits, after its
+ * spin, until the other side releases the GIL: see _core.pxd); 0 on a free-threaded
+ * build, where there is nothing to wait for. Python.h is included before this. */
+#ifdef Py_GIL_DISABLED
+#define FE_HAS_GIL 0
+#else
+#define FE_HAS_GIL 1
+#endif
+
 /* Take a mutex without the GIL, spinning on try-locks first. Every critical section
  * is a few dozen instructions, so the holder nearly always lets go within the spin:
  * a plain lock would instead sleep in the kernel and make the holder pay a futex wake

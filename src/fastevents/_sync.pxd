@@ -20,6 +20,7 @@ cdef extern from "_sync.h" nogil:
     int64_t fe_now_ns()
     int64_t fe_coarse_ns()
     void fe_cpu_relax()
+    int FE_HAS_GIL
     # Relaxed atomics for Core fields read without the mutex (see _sync.h).
     Py_ssize_t fe_load_ssize(const Py_ssize_t *p)
     void fe_store_ssize(Py_ssize_t *p, Py_ssize_t v)
