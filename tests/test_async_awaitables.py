@@ -69,7 +69,7 @@ def test_create_task_wait_for_gather(stream_cls: type) -> None:
         await asyncio.sleep(0)
         await asyncio.wait_for(s.asend(ev(1)), 5.0)
         got = await asyncio.wait_for(getter, 5.0)
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # the builtin one from 3.11 on
             await asyncio.wait_for(s.areceive(), 0.05)
         await asyncio.gather(s.asend(ev(2)), s.asend(ev(3)))
         rest = await asyncio.gather(s.areceive_entry(), s.areceive())

@@ -4,8 +4,12 @@ Parkers
 -------
 A task that must wait is represented by a *parker*, made here for the running async
 library (``_runtime()``): :class:`AsyncioParker` (a future of the running loop) or
-:class:`TrioParker` (a ``trio.Event`` plus the run's token). The twins never look
-inside; they only call, outside their critical section and with the GIL held:
+:class:`TrioParker` (a ``trio.Event`` plus the run's token). The twins only call,
+outside their critical section and with the GIL held, the two methods below. (One
+shortcut: the compiled twin parks an asyncio task that waits without a timeout on an
+``AsyncioParker`` it builds itself and yields that parker's future from its awaitable,
+with no coroutine of this module; it then resolves the future directly when woken on
+the loop's own thread, as ``wake()`` would, and follows the rules below for the rest.)
 
 ``parker.wake() -> bool``
     wake the task, from any thread. ``False`` means the wake-up was not, or may not
