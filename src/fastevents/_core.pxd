@@ -83,51 +83,61 @@ cdef inline void list_remove(WaitNode *n) noexcept:
 # -- the core state, a plain C struct so that nogil code can reach all of it -------------
 
 cdef struct Core:
+    # The fields in groups, for hand-off spinning (see below): a spinning waiter polls
+    # a few fields while the thread at work writes others on every send and receive; a
+    # poll of a cache line that is being written costs the writer a miss (~100 ns
+    # across cores here), so what is polled must not share a line with what is written
+    # per operation. Group 2 keeps them apart without padding (padding would push the
+    # object past pymalloc's 512-byte limit: P7 measured 2 128 B a used stream, not
+    # 1 382).
+    #
+    # 1. Written on every send / receive (under the mutex):
     fe_mutex_t mu
-    fe_cond_t not_empty
-    fe_cond_t not_full
     PyObject **ring
     Py_ssize_t cap          # slots allocated (grows with use)
     Py_ssize_t head
     Py_ssize_t count        # written with fe_store_ssize: len() reads it unlocked
-    Py_ssize_t size         # buffer_size: the bound on count
-    int policy              # fe_store_int / fe_load_int
-    int track_activity      # set by _touch() / the manager hooks (see _stream_c.pyx)
-    # What a spinning waiter polls (see "hand-off spinning"), on cache lines of its own:
-    # the thread at work writes count, head, the mutex... on every send and receive, and
-    # a poll of a line it writes costs it a cache miss each time (~100 ns here).
-    char _pad0[64]
-    int closed              # fe_store_int / fe_load_int
-    Py_ssize_t send_waiting  # threads parked in a sync send / receive (fe_store_ssize:
-    Py_ssize_t recv_waiting  # a spinner on the other side reads them unlocked)
-    Py_ssize_t send_spinning # of those, the one spinning before it sleeps (0 or 1)
-    Py_ssize_t recv_spinning
-    char _pad1[64]
-    int spin                 # the CPUs this process may use; hand-off spinning needs 2+
-                             # (0: off, see _set_spinning)
-    int spin_credit          # see spin_claim (fe_store_int / fe_load_int)
-    int spin_probe
-    WaitNode asend           # parked async senders / receivers (list heads)
-    WaitNode arecv
-    Py_ssize_t n_asend
-    Py_ssize_t n_arecv
     int64_t last_activity    # fe_coarse_ns() of the last send / receive / touch
     # Sequence numbers need no per-event storage: the ring is FIFO, so the k-th event
     # taken is the k-th accepted one, and its number is k.
     int64_t pushed           # events accepted: last_seq (fe_store_i64, read unlocked)
     int64_t popped           # events received: the next one taken gets popped + 1
-    int64_t dropped          # refused under DROP / by try_send (fe_add_i64)
     # History: the last hist_max received events, oldest at hist[hist_head]. It holds
     # the received events numbered popped - hist_count + 1 .. popped, in order.
     PyObject **hist
     Py_ssize_t hist_cap
     Py_ssize_t hist_head
     Py_ssize_t hist_count
-    Py_ssize_t hist_max
+    # 2. Touched only when a thread sleeps or is woken, and fields fixed after creation
+    #    (or changed only when streams are created and freed): 160 bytes on glibc that
+    #    keep group 3 off the lines of group 1 and of the condition variables (which a
+    #    signal writes: P3's consumer signals its sleeping producers all the time).
+    fe_cond_t not_empty
+    fe_cond_t not_full
     PyObject *instance_id    # a str made on first read (one reference), or NULL
     PyObject *owner          # the CEventStream (borrowed), for the fork-child pass
     Core *reg_prev           # every live core, for the fork handlers
     Core *reg_next
+    Py_ssize_t size         # buffer_size: the bound on count
+    Py_ssize_t hist_max
+    int policy              # fe_store_int / fe_load_int
+    int track_activity      # set by _touch() / the manager hooks (see _stream_c.pyx)
+    int spin                 # the CPUs this process may use; hand-off spinning needs 2+
+                             # (0: off, see _set_spinning)
+    # 3. What a spinner polls, read on every operation and written seldom:
+    int closed              # fe_store_int / fe_load_int
+    Py_ssize_t send_waiting  # threads parked in a sync send / receive (fe_store_ssize:
+    Py_ssize_t recv_waiting  # a spinner on the other side reads them unlocked)
+    Py_ssize_t send_spinning # of those, the one spinning before it sleeps (0 or 1)
+    Py_ssize_t recv_spinning
+    int spin_credit          # see spin_claim (fe_store_int / fe_load_int)
+    int spin_probe
+    # 4. The rest:
+    WaitNode asend           # parked async senders / receivers (list heads)
+    WaitNode arecv
+    Py_ssize_t n_asend
+    Py_ssize_t n_arecv
+    int64_t dropped          # refused under DROP / by try_send (fe_add_i64)
 
 
 cdef inline int ring_push(Core *c, PyObject *ev) noexcept nogil:

@@ -139,7 +139,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.plot:
         try:
             _plot.write_png(report, args.plot)
-        except OSError as exc:
+        except (OSError, ImportError) as exc:  # ImportError: a broken matplotlib install
             sys.stderr.write(f"fastevents-bench: error: cannot write {args.plot}: {exc}\n")
             status = 1
     return status

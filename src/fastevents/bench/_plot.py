@@ -8,6 +8,7 @@ used stream. fastevents' bars are coloured, the peers' grey.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from typing import Any, NamedTuple
 
@@ -17,11 +18,18 @@ INSTALL_HINT = "pip install 'fastevents-stream[plot]' (or: pip install matplotli
 
 
 def available() -> tuple[bool, str]:
-    """(True, "") when matplotlib can be imported, else (False, why)."""
+    """(True, "") when matplotlib is installed, else (False, why).
+
+    Asked before the runs, so it must not import matplotlib: that imports numpy, whose
+    OpenBLAS starts a thread per extra CPU, and with it beside the timed threads P1 read
+    56 ns instead of 46 on the 2-CPU VM (OPENBLAS_NUM_THREADS=1 gave 46 again). The
+    import happens in write_png, after the runs."""
     try:
-        import matplotlib  # noqa: F401
-    except Exception as exc:
+        found = importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError) as exc:
         return False, f"--plot needs matplotlib ({type(exc).__name__}: {exc}); {INSTALL_HINT}"
+    if not found:
+        return False, f"--plot needs matplotlib (not installed); {INSTALL_HINT}"
     return True, ""
 
 
