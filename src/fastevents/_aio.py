@@ -59,7 +59,8 @@ Rules both twins follow when waking (the compiled ``_wake`` is therefore not
 - async waiters are woken FIFO, each through ``w.parker.wake()``;
 - waking a chain never stops at an exception: every waiter is woken, a waiter whose
   ``wake()`` returned ``False`` or raised has its wake-up handed on (``_pass_wake``,
-  guarded the same way), then the first exception is re-raised;
+  guarded the same way), then the first exception goes to :func:`raise_after_waking`
+  (a Ctrl-C is re-delivered rather than raised, so the call keeps its result);
 - a woken waiter takes its own item after waking (this module retries the operation),
   so a task cancelled at any point can neither lose nor duplicate an event: if it was
   cancelled after a wake-up it passes the wake-up on. Spurious wake-ups are harmless.
@@ -70,7 +71,9 @@ task has to wait (a trio run has imported it by then).
 
 from __future__ import annotations
 
+import _thread
 import asyncio
+import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -120,6 +123,26 @@ class _AsyncStream(Protocol):
 def resolve(fut: asyncio.Future[Any], value: Any = None) -> None:
     if not fut.done():
         fut.set_result(value)
+
+
+def raise_after_waking(exc: BaseException) -> None:
+    """The end of a wake-up pass that hit an exception, run by both twins.
+
+    The pass runs after the caller's own operation took effect (an event taken or
+    accepted, the stream closed), so raising from that call would lose what it did: a
+    receive's event would be gone with the exception. A ``KeyboardInterrupt`` raised
+    on the main thread (Ctrl-C arriving inside ``call_soon_threadsafe``) is therefore
+    re-delivered instead, as a new SIGINT that Python raises at its next check, as if
+    the key had been pressed a moment later; the call returns its result. Any other
+    exception (a bug, a ``MemoryError``), or a ``KeyboardInterrupt`` that cannot be
+    re-delivered (another thread, SIGINT not handled by Python), is raised as before.
+    """
+    if (isinstance(exc, KeyboardInterrupt)
+            and threading.current_thread() is threading.main_thread()
+            and callable(signal.getsignal(signal.SIGINT))):
+        _thread.interrupt_main(signal.SIGINT)
+        return
+    raise exc
 
 
 # -- asyncio ------------------------------------------------------------------------------

@@ -989,7 +989,9 @@ cdef class CEventStream:
         """Wake the tasks of a detached chain, FIFO (GIL held, mutex not held), dropping
         the list's references. A wake-up that a waiter cannot take (its parker says so,
         or raised) is handed on; every waiter is woken even if one raises, and the first
-        exception is re-raised at the end (a Ctrl-C inside a wake-up is never lost)."""
+        exception goes to _aio.raise_after_waking at the end: a Ctrl-C is re-delivered
+        as a new SIGINT rather than raised, as the caller's own operation has taken
+        effect (an event taken must not be lost with the exception)."""
         cdef WaitNode *nxt
         cdef _CWaiter w
         first = None
@@ -1020,7 +1022,7 @@ cdef class CEventStream:
                     if first is None:
                         first = exc
         if first is not None:
-            raise first
+            _aio.raise_after_waking(first)
         return 0
 
     cdef int _check_signals(self, bint receiver) except -1:

@@ -606,7 +606,9 @@ class PyEventStream(Stream):
         A wake-up that a waiter cannot take (``wake()`` False: dead or stopped loop,
         finished trio run) or that failed with an exception is handed on, so it is never
         lost; an exception (e.g. Ctrl-C inside ``call_soon_threadsafe``) stops neither
-        the other wake-ups nor the hand-offs, and the first one is re-raised at the end.
+        the other wake-ups nor the hand-offs; the first one goes to
+        ``_aio.raise_after_waking`` at the end (a Ctrl-C is re-delivered, not raised:
+        this call's own operation has taken effect and must not be lost).
         """
         first: BaseException | None = None
         while waiters:
@@ -631,7 +633,7 @@ class PyEventStream(Stream):
                         first = exc
         if first is not None:
             try:
-                raise first
+                _aio.raise_after_waking(first)
             finally:
                 first = None  # no reference cycle through the traceback
 
