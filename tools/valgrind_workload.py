@@ -7,7 +7,8 @@ It covers: send/try_send/send_many/receive/try_receive/receive_many/iteration, B
 DROP (StreamFull, try_send False, partial send_many), timeouts and cancel tokens, close
 with blocked senders and receivers in threads, the ring growing, wrapping and shrinking
 (and a buffer size of 2**31), asyncio senders and receivers (parked, woken from threads,
-timed out, cancelled), streams deallocated with events still buffered, a fork, a
+timed out, cancelled; parked on their own futures, driven by hand and dropped), hand-off
+spinning on and off, streams deallocated with events still buffered, a fork, a
 StreamManager on top, sequence numbers / history / replay / entries, and streams freed
 by the cycle collector (through a buffered event, or a task of a dropped loop). Besides
 what valgrind reports, it checks with weak references that every event it made is gone at
@@ -170,6 +171,17 @@ def join_threads(threads: list[threading.Thread]) -> None:
 
 
 def thread_paths() -> None:
+    from fastevents import _stream_c
+
+    for spin in (True, False):   # hand-off spinning on (the default) and off
+        old = _stream_c._set_spinning(spin)
+        try:
+            _thread_paths()
+        finally:
+            _stream_c._set_spinning(old)
+
+
+def _thread_paths() -> None:
     for _ in range(5 * SCALE):
         s = C(2)
         producers = [threading.Thread(target=producer, args=(s,)) for _ in range(3)]
@@ -198,7 +210,41 @@ def send_from_thread(s: fe.CEventStream, e: fe.Event) -> None:
     threading.Thread(target=s.send, args=(e,)).start()
 
 
+async def same_loop_and_dropped_awaitables() -> None:
+    # Tasks of one loop handing events over (they park on their awaitables' own futures
+    # and wake each other without call_soon_threadsafe).
+    s = C(4)
+
+    async def produce() -> None:
+        for i in range(200):
+            await s.asend(ev(i))
+        s.close()
+
+    async def consume() -> int:
+        return len([e async for e in s])
+
+    got = await asyncio.gather(produce(), consume())
+    assert got[1] == 200, got
+    # Awaitables driven by hand and parked, then closed or dropped: they leave the list.
+    s = C(1)
+    aw = s.areceive().__await__()
+    aw.send(None)
+    aw.close()
+    aw = s.areceive().__await__()
+    aw.send(None)
+    del aw
+    s.send(ev(1))
+    full = C(1)
+    full.send(ev(2))
+    aw = full.asend(ev(3)).__await__()
+    aw.send(None)
+    del aw
+    assert full.try_receive() is not None and full.try_receive() is None
+    assert s.try_receive() is not None
+
+
 async def async_paths() -> None:
+    await same_loop_and_dropped_awaitables()
     loop = asyncio.get_running_loop()
     for _ in range(5 * SCALE):
         s = C(2)
