@@ -348,12 +348,8 @@ cdef inline int wait_and_push(Core *c, PyObject *ev, int64_t slice_ns, Wake *wok
     r = push_nogil(c, ev, woken, async_pending)
     if r == R_WOULD_WAIT:
         fe_store_ssize(&c.send_waiting, c.send_waiting + 1)
-        claimed = spin_claim(c, &c.send_spinning)
+        spun = spin_first(c, 0, &c.send_spinning, slice_ns, &claimed)
         if claimed:
-            fe_mutex_unlock(&c.mu)
-            spun = spin_for(c, 0, slice_ns)
-            fe_mutex_lock_spin(&c.mu)
-            fe_store_ssize(&c.send_spinning, 0)
             r = push_nogil(c, ev, woken, async_pending)
         if r == R_WOULD_WAIT:
             spun = 0
@@ -363,10 +359,7 @@ cdef inline int wait_and_push(Core *c, PyObject *ev, int64_t slice_ns, Wake *wok
     if r == R_DONE:
         c.last_activity = activity_now(c)
     unlock_core(c, woken)
-    if spun and FE_HAS_GIL:
-        spin_while_busy(c, &c.recv_waiting)
-    if claimed:
-        spin_account(c, spun)
+    spin_after(c, claimed, spun, &c.recv_waiting)
     return r
 
 
@@ -386,21 +379,13 @@ cdef inline void wait_for_event(Core *c, int64_t slice_ns) noexcept nogil:
     fe_mutex_lock_spin(&c.mu)
     if c.count == 0 and not c.closed:
         fe_store_ssize(&c.recv_waiting, c.recv_waiting + 1)
-        claimed = spin_claim(c, &c.recv_spinning)
-        if claimed:
-            fe_mutex_unlock(&c.mu)
-            spun = spin_for(c, 1, slice_ns)
-            fe_mutex_lock_spin(&c.mu)
-            fe_store_ssize(&c.recv_spinning, 0)
+        spun = spin_first(c, 1, &c.recv_spinning, slice_ns, &claimed)
         if c.count == 0 and not c.closed:
             spun = 0
             fe_cond_timedwait(&c.not_empty, &c.mu, slice_ns)
         fe_store_ssize(&c.recv_waiting, c.recv_waiting - 1)
     fe_mutex_unlock(&c.mu)
-    if spun and FE_HAS_GIL:
-        spin_while_busy(c, &c.send_waiting)
-    if claimed:
-        spin_account(c, spun)
+    spin_after(c, claimed, spun, &c.send_waiting)
 
 
 # -- hand-off spinning -------------------------------------------------------------------
@@ -438,6 +423,33 @@ cdef inline bint spin_claim(Core *c, Py_ssize_t *spinning) noexcept nogil:
         c.spin_probe = 0
     fe_store_ssize(spinning, 1)
     return True
+
+
+cdef inline int spin_first(Core *c, int event, Py_ssize_t *spinning, int64_t slice_ns,
+                           int *claimed) noexcept nogil:
+    """Before a waiter sleeps (mutex held, the waiter already counted): spin if it may
+    (claimed[0] says whether it did), unlocking for the spin and locking again after.
+    1 when the spin saw an event (event=1) / room (event=0) / close; the caller decides
+    again under the mutex either way."""
+    cdef int spun
+    claimed[0] = spin_claim(c, spinning)
+    if not claimed[0]:
+        return 0
+    fe_mutex_unlock(&c.mu)
+    spun = spin_for(c, event, slice_ns)
+    fe_mutex_lock_spin(&c.mu)
+    fe_store_ssize(spinning, 0)
+    return spun
+
+
+cdef inline void spin_after(Core *c, int claimed, int spun,
+                            Py_ssize_t *other_waiting) noexcept nogil:
+    """After the wait (mutex released): if the spin paid off (spun: it did not end in a
+    sleep), wait for the other side to let go of the GIL; then book the outcome."""
+    if spun and FE_HAS_GIL:
+        spin_while_busy(c, other_waiting)
+    if claimed:
+        spin_account(c, spun)
 
 
 cdef inline void spin_account(Core *c, int paid) noexcept nogil:

@@ -533,7 +533,6 @@ cdef enum:
     OPS_PARKED = 3             # asyncio, no timeout: parked on a future we yielded
 
 from asyncio import _get_running_loop
-from threading import get_ident as _get_ident
 
 cdef bint _own_park = True
 
@@ -621,7 +620,7 @@ cdef class _AsyncOp:
         # in __del__: an object reused from the freelist keeps its "finalized" mark, so
         # tp_finalize would not run twice for one slot.) _leave neither stores nor
         # returns self; an exception in it is reported as unraisable.
-        if self.state == OPS_PARKED and self.waiter is not None:
+        if self.waiter is not None:      # parked (only then is there a waiter)
             self._leave()
 
     cdef int _leave(self) except -1:
@@ -666,9 +665,7 @@ cdef int _op_step(PyObject *op_p, PyObject *arg, PyObject **result) except -1:
             policy = fe_load_int(&s.core.policy)   # read once, when the send starts
             r = s._try_push(event)
             if r == R_DONE:
-                fe_incref(Py_None)
-                result[0] = Py_None
-                return 0
+                return _op_sent(op, result)
             if r == R_CLOSED:
                 raise s._error(StreamClosed, "send")
             if policy == POLICY_DROP:
@@ -684,10 +681,7 @@ cdef int _op_step(PyObject *op_p, PyObject *arg, PyObject **result) except -1:
             t = timeout_arg(op.timeout) if op.kind != OP_ANEXT else -1.0
             ev = s._try_pop(&seq)
             if ev is not None:
-                out = (seq, ev) if op.kind == OP_RECV_ENTRY else ev
-                fe_incref(<PyObject *>out)
-                result[0] = <PyObject *>out
-                return 0
+                return _op_received(op, seq, ev, result)
             if t < 0 and _own_park:
                 loop = _get_running_loop()
                 if loop is not None:
@@ -709,20 +703,14 @@ cdef int _op_step(PyObject *op_p, PyObject *arg, PyObject **result) except -1:
         if op.kind == OP_SEND:
             r = s._try_push(op.event)
             if r == R_DONE:
-                op.event = None
-                fe_incref(Py_None)
-                result[0] = Py_None
-                return 0
+                return _op_sent(op, result)
             if r == R_CLOSED:
                 op.event = None
                 raise s._error(StreamClosed, "send")
         else:
             ev = s._try_pop(&seq)
             if ev is not None:
-                out = (seq, ev) if op.kind == OP_RECV_ENTRY else ev
-                fe_incref(<PyObject *>out)
-                result[0] = <PyObject *>out
-                return 0
+                return _op_received(op, seq, ev, result)
         return _op_park(op, s, w.parker.loop, result)
     elif op.state == OPS_DONE:
         raise RuntimeError("cannot reuse already awaited coroutine")
@@ -760,40 +748,46 @@ cdef int _op_park(_AsyncOp op, CEventStream s, object loop, PyObject **result) e
     cdef int64_t seq = 0
     cdef int r
     cdef _CWaiter w = _CWaiter.__new__(_CWaiter)
-    parker = AsyncioParker.__new__(AsyncioParker)
-    parker.loop = loop
-    fut = loop.create_future()
-    parker.fut = fut
-    parker.thread = _get_ident()
+    parker = AsyncioParker(loop)
     w.parker = parker
     op.state = OPS_DONE              # unless parked below
     if op.kind == OP_SEND:
-        event = op.event
-        if s._send_or_park_c(w, event, "send") == R_DONE:
-            op.event = None
-            fe_incref(Py_None)
-            result[0] = Py_None
-            return 0
+        if s._send_or_park_c(w, op.event, "send") == R_DONE:
+            return _op_sent(op, result)
     else:
         r = s._recv_or_park_c(w, &ev, &seq)
         if r == R_DONE:
-            if op.kind == OP_RECV_ENTRY:
-                out = (seq, <object>ev)
-                fe_decref(ev)
-                fe_incref(<PyObject *>out)
-                ev = <PyObject *>out
-            result[0] = ev                # the new reference passes to the caller
-            return 0
+            got = <object>ev
+            fe_decref(ev)                 # the new reference is now `got`'s
+            return _op_received(op, seq, got, result)
         if r == R_CLOSED:
             if op.kind == OP_ANEXT:
                 raise StopAsyncIteration
             raise s._error(StreamClosed, "receive")
     op.waiter = w
     op.state = OPS_PARKED
+    fut = parker.fut
     fut._asyncio_future_blocking = True
     fe_incref(<PyObject *>fut)
     result[0] = <PyObject *>fut
     return 1
+
+
+cdef inline int _op_sent(_AsyncOp op, PyObject **result) except -1:
+    """Finish an asend: its value is None."""
+    op.event = None
+    fe_incref(Py_None)
+    result[0] = Py_None
+    return 0
+
+
+cdef inline int _op_received(_AsyncOp op, int64_t seq, object ev,
+                             PyObject **result) except -1:
+    """Finish a receive: (seq, ev) for areceive_entry, else ev."""
+    out = (seq, ev) if op.kind == OP_RECV_ENTRY else ev
+    fe_incref(<PyObject *>out)
+    result[0] = <PyObject *>out
+    return 0
 
 
 (<FeTypeObject *>_AsyncOp).tp_as_async.am_send = <void *>_op_step
@@ -1280,6 +1274,8 @@ cdef class CEventStream:
             if r != R_WOULD_WAIT:
                 return r
 
+    # receive and receive_entry repeat their few lines on purpose: sharing them through a
+    # cdef helper measured ~2 ns slower per P1 send + receive (44.5 -> 46.5 ns).
     def receive(self, *, timeout=None, cancel=None):
         """The next event, waiting for one; StreamClosed once closed and drained."""
         cdef double t = timeout_arg(timeout)
